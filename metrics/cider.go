@@ -2,69 +2,93 @@ package metrics
 
 import (
 	"math"
-	"runtime"
-	"sync"
+
+	"github.com/captionctl/captionctl/internal/parallel"
 )
 
 // ciderSigma is CIDEr-D's σ for the length penalty (cider/cider.py).
 const ciderSigma = 6.0
 
-// docFreq counts, for every n-gram of the evaluated images, how many images'
-// references contain it (CiderScorer.compute_doc_freq). The table is sharded
-// by hash so that each core builds one shard.
-type docFreq struct {
-	shards []dfShard
-}
-
-type dfShard struct {
-	index map[gramKey]int32
-	df    []int32
-}
-
-// newDocFreq counts document frequencies and records in each imageGram where
-// its count lives.
-func newDocFreq(images []image) *docFreq {
-	nShards := max(1, runtime.GOMAXPROCS(0))
-	d := &docFreq{shards: make([]dfShard, nShards)}
+// countDocFreq sets df on every image n-gram: the number of images whose
+// references contain it (CiderScorer.compute_doc_freq). Equal n-grams have
+// equal hashes, so the n-grams are partitioned by the top bits of their
+// hashes into buckets of about a hundred, each grouped in cache with a small
+// hash table, in parallel. A global map would cost a cache miss per n-gram.
+func countDocFreq(images []image) {
+	type entry struct {
+		key   gramKey
+		hash  uint64
+		image uint32
+		gram  uint32 // index in the image's table; top bit: in the references
+	}
+	const inRefsBit = 1 << 31
 	total := 0
 	for i := range images {
 		total += len(images[i].grams)
 	}
-	var wg sync.WaitGroup
-	for s := range d.shards {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			sh := &d.shards[s]
-			sh.index = make(map[gramKey]int32, total/nShards/2)
-			sh.df = make([]int32, 0, total/nShards/2)
-			for i := range images {
-				for j := range images[i].grams {
-					g := &images[i].grams[j]
-					if int(g.hash>>32)%nShards != s {
-						continue
+	bits := 1
+	for (1<<bits)*128 < total {
+		bits++
+	}
+	shift := 64 - bits
+	starts := make([]int, 1<<bits+1)
+	for i := range images {
+		for j := range images[i].grams {
+			starts[images[i].grams[j].hash>>shift+1]++
+		}
+	}
+	for b := 1; b < len(starts); b++ {
+		starts[b] += starts[b-1]
+	}
+	next := append([]int(nil), starts[:len(starts)-1]...)
+	entries := make([]entry, total)
+	for i := range images {
+		for j := range images[i].grams {
+			g := &images[i].grams[j]
+			e := entry{key: g.key, hash: g.hash, image: uint32(i), gram: uint32(j)}
+			if g.inRefs {
+				e.gram |= inRefsBit
+			}
+			b := g.hash >> shift
+			entries[next[b]] = e
+			next[b]++
+		}
+	}
+	parallel.For(len(starts)-1, func() func(int) {
+		var t gramTable
+		var first, df, groupOf []int32
+		return func(b int) {
+			es := entries[starts[b]:starts[b+1]]
+			t.reset(len(es))
+			first, df, groupOf = first[:0], df[:0], groupOf[:0]
+			for k := range es {
+				e := &es[k]
+				h := e.hash & t.mask
+				for {
+					s := t.slots[h]
+					if s == 0 {
+						t.slots[h] = int32(len(first)) + 1
+						groupOf = append(groupOf, int32(len(first)))
+						first = append(first, int32(k))
+						df = append(df, 0)
+						break
 					}
-					idx, ok := sh.index[g.key]
-					if !ok {
-						idx = int32(len(sh.df))
-						sh.index[g.key] = idx
-						sh.df = append(sh.df, 0)
+					if es[first[s-1]].key == e.key {
+						groupOf = append(groupOf, s-1)
+						break
 					}
-					if g.inRefs {
-						sh.df[idx]++
-					}
-					g.global = idx*int32(nShards) + int32(s)
+					h = (h + 1) & t.mask
+				}
+				if e.gram&inRefsBit != 0 {
+					df[groupOf[k]]++
 				}
 			}
-		}()
-	}
-	wg.Wait()
-	return d
-}
-
-func (d *docFreq) get(global int32) int32 {
-	n := int32(len(d.shards))
-	return d.shards[global%n].df[global/n]
+			for k := range es {
+				e := &es[k]
+				images[e.image].grams[e.gram&^inRefsBit].df = df[groupOf[k]]
+			}
+		}
+	})
 }
 
 // ciderVec is counts2vec's result for one caption: TF-IDF weights of its
@@ -78,7 +102,6 @@ type ciderVec struct {
 
 // ciderScorer scores images with CIDEr-D (CiderScorer.compute_cider).
 type ciderScorer struct {
-	df     *docFreq
 	refLen float64 // log(number of images)
 }
 
@@ -112,8 +135,7 @@ func (s *ciderScorer) vec(cp *caption, idf, weights []float64, im *image) ciderV
 func (s *ciderScorer) ciderD(im *image, sc *ciderScratch) float64 {
 	sc.idf = sc.idf[:0]
 	for _, g := range im.grams {
-		df := float64(s.df.get(g.global))
-		sc.idf = append(sc.idf, s.refLen-math.Log(math.Max(1, df)))
+		sc.idf = append(sc.idf, s.refLen-math.Log(math.Max(1, float64(g.df))))
 	}
 	if cap(sc.refWeight) < len(im.grams) {
 		sc.refWeight = make([]float64, len(im.grams))

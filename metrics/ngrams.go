@@ -1,9 +1,9 @@
 package metrics
 
 import (
-	"runtime"
 	"strings"
-	"sync"
+
+	"github.com/captionctl/captionctl/internal/parallel"
 )
 
 // maxN is the longest n-gram BLEU and CIDEr-D count.
@@ -39,7 +39,7 @@ type imageGram struct {
 	n      uint8
 	inRefs bool
 	maxRef int32 // largest count in one reference (BLEU clipping)
-	global int32 // shard-tagged index into the document frequencies
+	df     int32 // images whose references contain it (CIDEr-D)
 }
 
 // image is one prepared image: its candidate, its references and the table
@@ -185,42 +185,9 @@ func prepare(images []Image) []image {
 			prepared[i].refs[j] = splitCaption(v, r)
 		}
 	}
-	parallel(len(prepared), func(next func() (int, bool)) {
+	parallel.For(len(prepared), func() func(int) {
 		var t gramTable
-		for i, ok := next(); ok; i, ok = next() {
-			prepared[i].indexGrams(&t)
-		}
+		return func(i int) { prepared[i].indexGrams(&t) }
 	})
 	return prepared
-}
-
-// parallel runs work on GOMAXPROCS goroutines; next hands out indexes below n
-// in contiguous chunks.
-func parallel(n int, work func(next func() (int, bool))) {
-	workers := max(1, min(runtime.GOMAXPROCS(0), n))
-	var mu sync.Mutex
-	pos := 0
-	const chunk = 64
-	var wg sync.WaitGroup
-	for w := 0; w < workers; w++ {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			lo, hi := 0, 0
-			work(func() (int, bool) {
-				if lo == hi {
-					mu.Lock()
-					lo, hi = pos, min(pos+chunk, n)
-					pos = hi
-					mu.Unlock()
-					if lo == hi {
-						return 0, false
-					}
-				}
-				lo++
-				return lo - 1, true
-			})
-		}()
-	}
-	wg.Wait()
 }

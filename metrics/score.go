@@ -4,6 +4,9 @@ import (
 	"context"
 	"fmt"
 	"math"
+
+	"github.com/captionctl/captionctl/internal/parallel"
+	"github.com/captionctl/captionctl/metrics/meteor"
 	"slices"
 	"sync"
 )
@@ -49,19 +52,10 @@ type Scores struct {
 	CIDEr  float64
 }
 
-// MeteorScorer is what [Score] needs from a METEOR implementation
-// (metrics/meteor.Scorer through an adapter, see package eval).
-type MeteorScorer interface {
-	// Modules lists the matching modules in use, e.g. exact, stem, synonym.
-	Modules() []string
-	// Score returns the corpus score and one score per image, in order.
-	Score(ctx context.Context, images []Image) (corpus float64, perImage []float64, err error)
-}
-
 // Options selects what [Score] computes.
 type Options struct {
-	Metrics []Metric     // nil: all
-	Meteor  MeteorScorer // required when METEOR is selected
+	Metrics []Metric       // nil: all
+	Meteor  *meteor.Scorer // required when METEOR is selected
 }
 
 // Report is the outcome of [Score].
@@ -94,34 +88,24 @@ func Score(ctx context.Context, images []Image, opts Options) (*Report, error) {
 		}
 	}
 
-	var meteorErr error
 	var wg sync.WaitGroup
 	if rep.Has(METEOR) {
 		if opts.Meteor == nil {
 			return nil, fmt.Errorf("METEOR selected but no METEOR scorer given")
 		}
 		rep.MeteorModules = opts.Meteor.Modules()
+		// METEOR runs beside the n-gram metrics: its alignment search is
+		// the larger share of the work.
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			corpus, per, err := opts.Meteor.Score(ctx, images)
-			if err != nil {
-				meteorErr = err
-				return
-			}
-			rep.Corpus.Meteor = corpus
-			for i, s := range per {
-				rep.PerImage[i].Meteor = s
-			}
+			scoreMeteor(opts.Meteor, images, rep)
 		}()
 	}
 	if rep.Has(BLEU) || rep.Has(ROUGE) || rep.Has(CIDEr) {
 		scoreNgramMetrics(images, rep)
 	}
 	wg.Wait()
-	if meteorErr != nil {
-		return nil, meteorErr
-	}
 	if err := ctx.Err(); err != nil {
 		return nil, err
 	}
@@ -133,13 +117,14 @@ func scoreNgramMetrics(images []Image, rep *Report) {
 	prepared := prepare(images)
 	var cider *ciderScorer
 	if rep.Has(CIDEr) {
-		cider = &ciderScorer{df: newDocFreq(prepared), refLen: math.Log(float64(len(images)))}
+		countDocFreq(prepared)
+		cider = &ciderScorer{refLen: math.Log(float64(len(images)))}
 	}
 	bleu := make([]BleuStats, len(images))
-	parallel(len(prepared), func(next func() (int, bool)) {
+	parallel.For(len(prepared), func() func(int) {
 		var lcsRow []int32
 		var sc ciderScratch
-		for i, ok := next(); ok; i, ok = next() {
+		return func(i int) {
 			im := &prepared[i]
 			out := &rep.PerImage[i]
 			if rep.Has(BLEU) {
@@ -176,4 +161,17 @@ func scoreNgramMetrics(images []Image, rep *Report) {
 		}
 		rep.Corpus.CIDEr = npMean(per)
 	}
+}
+
+// scoreMeteor computes METEOR per image and for the corpus (from the summed
+// statistics, as Meteor's EVAL does).
+func scoreMeteor(scorer *meteor.Scorer, images []Image, rep *Report) {
+	stats := make([]meteor.Stats, len(images))
+	parallel.For(len(images), func() func(int) {
+		return func(i int) {
+			stats[i] = scorer.Stats(images[i].Candidate, images[i].Refs)
+			rep.PerImage[i].Meteor = stats[i].Score()
+		}
+	})
+	rep.Corpus.Meteor = meteor.CorpusScore(stats)
 }
