@@ -16,9 +16,9 @@ import (
 type Refs struct {
 	File     string
 	Captions map[int64][]string // raw captions per image, in file order
-	// Listed holds the ids of the "images" section, when the file has one;
-	// an image listed there may have no captions.
-	Listed map[int64]bool
+	// Listed holds the ids of the "images" section in file order, when the
+	// file has one; an image listed there may have no captions.
+	Listed []int64
 }
 
 // Result is one candidate caption of a COCO results file.
@@ -181,7 +181,7 @@ func ParseRefs(file string, data []byte) (*Refs, error) {
 				return nil, err
 			}
 		case "images":
-			refs.Listed = make(map[int64]bool)
+			refs.Listed = []int64{}
 			if err := r.images(refs); err != nil {
 				return nil, err
 			}
@@ -241,7 +241,7 @@ func (r *jsonReader) images(refs *Refs) error {
 		if im.ID == nil {
 			return r.errAt(start, "image %d of the \"images\" section has no id", i)
 		}
-		refs.Listed[*im.ID] = true
+		refs.Listed = append(refs.Listed, *im.ID)
 		return nil
 	})
 }

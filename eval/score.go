@@ -24,17 +24,22 @@ type Options struct {
 // Report is the outcome of scoring a results file.
 type Report struct {
 	*metrics.Report
-	ImageIDs  []int64 // scored images, in results-file order (parallel to PerImage)
+	ImageIDs  []int64 // scored images in evaluation order (parallel to PerImage)
 	RefImages int     // images with references in the reference file
 }
 
 // ScoreResults checks that results fit refs (every image has references,
 // none is unknown), tokenizes every caption as the toolkit does and scores
 // them. resultsFile names the results for messages.
+//
+// Images are scored in the toolkit's evaluation order: the order of the
+// reference file's "images" section, then, for images it does not list (or
+// when it has none), the order of the results.
 func ScoreResults(ctx context.Context, refs *Refs, results []Result, resultsFile string, opts Options) (*Report, error) {
 	if err := checkCoverage(refs, results, resultsFile); err != nil {
 		return nil, err
 	}
+	results = evaluationOrder(refs, results)
 	var meteorScorer *meteor.Scorer
 	wantMeteor := opts.Metrics == nil || slices.Contains(opts.Metrics, metrics.METEOR)
 	meteorReady := make(chan error, 1)
@@ -69,11 +74,15 @@ func ScoreResults(ctx context.Context, refs *Refs, results []Result, resultsFile
 // checkCoverage reports results for images the references do not have.
 func checkCoverage(refs *Refs, results []Result, resultsFile string) error {
 	var unknown, uncaptioned []int64
+	listed := make(map[int64]bool, len(refs.Listed))
+	for _, id := range refs.Listed {
+		listed[id] = true
+	}
 	for _, r := range results {
 		if len(refs.Captions[r.ImageID]) > 0 {
 			continue
 		}
-		if refs.Listed[r.ImageID] {
+		if listed[r.ImageID] {
 			uncaptioned = append(uncaptioned, r.ImageID)
 		} else {
 			unknown = append(unknown, r.ImageID)
@@ -88,6 +97,33 @@ func checkCoverage(refs *Refs, results []Result, resultsFile string) error {
 			plural(len(unknown), "result has", "results have"), refs.File, firstIDs(unknown))
 	}
 	return nil
+}
+
+// evaluationOrder sorts results as pycocoevalcap evaluates them: loadRes
+// keeps the reference file's "images" entries that have results, in file
+// order, and COCOEvalCap.evaluate walks those.
+func evaluationOrder(refs *Refs, results []Result) []Result {
+	if len(refs.Listed) == 0 {
+		return results
+	}
+	index := make(map[int64]int, len(results))
+	for i, r := range results {
+		index[r.ImageID] = i
+	}
+	ordered := make([]Result, 0, len(results))
+	taken := make([]bool, len(results))
+	for _, id := range refs.Listed {
+		if i, ok := index[id]; ok && !taken[i] {
+			ordered = append(ordered, results[i])
+			taken[i] = true
+		}
+	}
+	for i, r := range results {
+		if !taken[i] {
+			ordered = append(ordered, r)
+		}
+	}
+	return ordered
 }
 
 func plural(n int, one, many string) string {

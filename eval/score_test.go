@@ -12,6 +12,7 @@ import (
 	"testing"
 
 	"github.com/captionctl/captionctl/internal/oracle"
+	"github.com/captionctl/captionctl/metrics"
 )
 
 // readCase returns a committed oracle case's refs.json and res.json
@@ -109,4 +110,29 @@ func BenchmarkEval(b *testing.B) {
 			}
 		}
 	})
+}
+
+// The toolkit evaluates images in the order of the reference file's "images"
+// section (loadRes filters it to the results' images); images it does not
+// list follow in results order.
+func TestEvaluationOrder(t *testing.T) {
+	refs, err := ParseRefs("refs.json", []byte(`{"images": [{"id": 3}, {"id": 1}, {"id": 2}],
+		"annotations": [{"image_id": 1, "caption": "a dog"}, {"image_id": 2, "caption": "a cat"},
+		{"image_id": 3, "caption": "a cow"}, {"image_id": 4, "caption": "a pig"}]}`))
+	if err != nil {
+		t.Fatal(err)
+	}
+	results := []Result{{4, "a pig"}, {1, "a dog"}, {2, "a cat"}, {3, "a cow"}}
+	rep, err := ScoreResults(context.Background(), refs, results, "res.json", Options{Metrics: []metrics.Metric{metrics.BLEU}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := fmt.Sprint(rep.ImageIDs); got != "[3 1 2 4]" {
+		t.Errorf("evaluation order %s, want [3 1 2 4]", got)
+	}
+	for i, s := range rep.PerImage {
+		if math.Abs(s.Bleu[0]-1) > 1e-8 {
+			t.Errorf("image %d: Bleu_1 %v, want 1 (scores not aligned with ids?)", rep.ImageIDs[i], s.Bleu[0])
+		}
+	}
 }

@@ -1,7 +1,9 @@
 package metrics
 
 import (
+	"slices"
 	"strings"
+	"unicode"
 
 	"github.com/captionctl/captionctl/internal/parallel"
 )
@@ -68,9 +70,10 @@ func (v vocab) ids(words []string) []uint32 {
 
 // splitCaption tokenizes s as the toolkit's BLEU and CIDEr (str.split(): any
 // whitespace run) and ROUGE-L (str.split(" ")) do. The two agree unless the
-// caption is empty or has whitespace other than single spaces.
+// caption is empty or has whitespace other than single spaces — such as the
+// no-break space the PTB tokenizer puts in "3 1/2".
 func splitCaption(v vocab, s string) caption {
-	fields := strings.Fields(s)
+	fields := strings.FieldsFunc(s, isPySpace)
 	cp := caption{words: v.ids(fields)}
 	// Equal iff the fields are joined by exactly one space each.
 	if len(fields) > 0 && len(s) == sumLen(fields)+len(fields)-1 && strings.Count(s, " ") == len(fields)-1 {
@@ -79,6 +82,12 @@ func splitCaption(v vocab, s string) caption {
 		cp.split = v.ids(strings.Split(s, " "))
 	}
 	return cp
+}
+
+// isPySpace is Python 3's str.isspace for one character: Go's unicode.IsSpace
+// plus the ASCII separators U+001C..U+001F.
+func isPySpace(r rune) bool {
+	return unicode.IsSpace(r) || (r >= 0x1c && r <= 0x1f)
 }
 
 func sumLen(ws []string) int {
@@ -95,6 +104,10 @@ type gramTable struct {
 	slots  []int32 // index+1 into grams, 0 = empty
 	mask   uint64
 	seenAt []int32 // per image n-gram: position+1 in the current caption's list
+	// Scratch for indexGrams, copied out at the right size: sizing by the
+	// upper bound would touch twice the memory.
+	grams []imageGram
+	uses  []gramUse
 }
 
 func (t *gramTable) reset(capacity int) {
@@ -120,12 +133,14 @@ func (im *image) indexGrams(t *gramTable) {
 		total += len(r.words) * maxN
 	}
 	t.reset(total)
-	im.grams = make([]imageGram, 0, total)
 	if cap(t.seenAt) < total {
 		t.seenAt = make([]int32, total)
+		t.grams = make([]imageGram, 0, total)
+		t.uses = make([]gramUse, 0, total)
 	}
 	seenAt := t.seenAt[:total]
-	uses := make([]gramUse, 0, total) // backing store of every caption's list
+	im.grams = t.grams[:0]
+	uses := t.uses[:0] // backing store of every caption's list
 	add := func(cp *caption, isRef bool) {
 		cp.grams = uses[len(uses):len(uses):cap(uses)]
 		for n := 1; n <= maxN; n++ {
@@ -170,6 +185,18 @@ func (im *image) indexGrams(t *gramTable) {
 	add(&im.cand, false)
 	for i := range im.refs {
 		add(&im.refs[i], true)
+	}
+	im.grams = slices.Clone(im.grams)
+	owned := slices.Clone(uses)
+	off := 0
+	rehome := func(cp *caption) {
+		n := len(cp.grams)
+		cp.grams = owned[off : off+n : off+n]
+		off += n
+	}
+	rehome(&im.cand)
+	for i := range im.refs {
+		rehome(&im.refs[i])
 	}
 }
 

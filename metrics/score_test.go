@@ -97,3 +97,25 @@ func BenchmarkNgramMetrics(b *testing.B) {
 		}
 	})
 }
+
+// TestSplitLikePython checks the toolkit's two ways of splitting a caption:
+// str.split() for BLEU and CIDEr, str.split(" ") for ROUGE-L (expected
+// values from Python 3).
+func TestSplitLikePython(t *testing.T) {
+	cases := []struct {
+		in           string
+		words, split int
+	}{
+		{"a man", 2, 2},
+		{"", 0, 1},                // "".split() == [], "".split(" ") == [""]
+		{"3\u00a01/2 cups", 3, 2}, // no-break space: a separator for split() only
+		{"a\x1cb", 2, 1},          // U+001C is whitespace to Python, not to Go
+		{"a  b", 2, 3},
+	}
+	for _, c := range cases {
+		cp := splitCaption(make(vocab), c.in)
+		if len(cp.words) != c.words || len(cp.split) != c.split {
+			t.Errorf("%q: %d words, %d split parts; want %d, %d", c.in, len(cp.words), len(cp.split), c.words, c.split)
+		}
+	}
+}

@@ -24,12 +24,12 @@
 //
 // The lexer decides some tokens by looking past the end of a line, so a
 // caption's tokens can depend on the caption after it in the toolkit's
-// file (a final "B." before a caption starting "The" loses its period: 3 of
-// the 25,014 COCO val2017 captions), and the last caption in the file is
-// followed by nothing rather than by a line break. Tokenize assumes a line
-// break and then nothing, which is the toolkit's result for every caption
-// not affected by that; TokenizeAll takes all the captions of one of the
-// toolkit's tokenizer runs and is exact in every case.
+// file (a final "B." before a caption starting "The" loses its period: 3
+// of the toolkit's 25,014 COCO val2017 captions), and the last caption in
+// the file is followed by nothing rather than by a line break. Tokenize
+// assumes a line break and then nothing, which is the toolkit's result for
+// every caption not affected by that; TokenizeAll takes all the captions of
+// one of the toolkit's tokenizer runs and is exact in every case.
 //
 // The package is safe for concurrent use. Its automaton is built on first
 // use (a few milliseconds) and its states as inputs first need them.
@@ -78,8 +78,9 @@ func Tokens(caption string) []string {
 // TokenizeAll returns the toolkit's tokenization of captions that it
 // tokenizes together, in the order it writes them: pycocoevalcap tokenizes
 // all references in one run and all candidates in another, image by image
-// in the order of the evaluated image ids, and each image's captions in
-// file order. Element i is what the toolkit assigns to captions[i],
+// in the order of cocoRes.getImgIds() (the reference file's "images" list,
+// keeping the images that have results) and each image's captions in file
+// order. Element i is what the toolkit assigns to captions[i],
 // including the toolkit's behaviour when a caption holds a line break other
 // than '\n': every later caption then receives the output line of the one
 // before it.
