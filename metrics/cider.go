@@ -17,7 +17,6 @@ const ciderSigma = 6.0
 func countDocFreq(images []image) {
 	type entry struct {
 		key   gramKey
-		hash  uint64
 		image uint32
 		gram  uint32 // index in the image's table; top bit: in the references
 	}
@@ -34,7 +33,7 @@ func countDocFreq(images []image) {
 	starts := make([]int, 1<<bits+1)
 	for i := range images {
 		for j := range images[i].grams {
-			starts[images[i].grams[j].hash>>shift+1]++
+			starts[images[i].grams[j].key.hash()>>shift+1]++
 		}
 	}
 	for b := 1; b < len(starts); b++ {
@@ -45,11 +44,11 @@ func countDocFreq(images []image) {
 	for i := range images {
 		for j := range images[i].grams {
 			g := &images[i].grams[j]
-			e := entry{key: g.key, hash: g.hash, image: uint32(i), gram: uint32(j)}
+			e := entry{key: g.key, image: uint32(i), gram: uint32(j)}
 			if g.inRefs {
 				e.gram |= inRefsBit
 			}
-			b := g.hash >> shift
+			b := g.key.hash() >> shift
 			entries[next[b]] = e
 			next[b]++
 		}
@@ -63,7 +62,7 @@ func countDocFreq(images []image) {
 			first, df, groupOf = first[:0], df[:0], groupOf[:0]
 			for k := range es {
 				e := &es[k]
-				h := e.hash & t.mask
+				h := e.key.hash() & t.mask
 				for {
 					s := t.slots[h]
 					if s == 0 {

@@ -37,7 +37,6 @@ type caption struct {
 // imageGram is one distinct n-gram among an image's candidate and references.
 type imageGram struct {
 	key    gramKey
-	hash   uint64 // key.hash()
 	n      uint8
 	inRefs bool
 	maxRef int32 // largest count in one reference (BLEU clipping)
@@ -53,17 +52,37 @@ type image struct {
 }
 
 // vocab interns tokens so the metrics compare small integers, not strings.
-type vocab map[string]uint32
+// Token ids start at 1 and are handed out from one arena.
+type vocab struct {
+	ids   map[string]uint32
+	arena []uint32
+}
 
-func (v vocab) ids(words []string) []uint32 {
-	ids := make([]uint32, len(words))
+func newVocab() *vocab { return &vocab{ids: make(map[string]uint32)} }
+
+func (v *vocab) id(w string) uint32 {
+	id, ok := v.ids[w]
+	if !ok {
+		id = uint32(len(v.ids) + 1)
+		v.ids[w] = id
+	}
+	return id
+}
+
+// alloc returns n ids of arena space.
+func (v *vocab) alloc(n int) []uint32 {
+	if cap(v.arena)-len(v.arena) < n {
+		v.arena = make([]uint32, 0, max(1<<16, n))
+	}
+	start := len(v.arena)
+	v.arena = v.arena[:start+n]
+	return v.arena[start : start+n : start+n]
+}
+
+func (v *vocab) words(words []string) []uint32 {
+	ids := v.alloc(len(words))
 	for i, w := range words {
-		id, ok := v[w]
-		if !ok {
-			id = uint32(len(v) + 1)
-			v[w] = id
-		}
-		ids[i] = id
+		ids[i] = v.id(w)
 	}
 	return ids
 }
@@ -72,16 +91,50 @@ func (v vocab) ids(words []string) []uint32 {
 // whitespace run) and ROUGE-L (str.split(" ")) do. The two agree unless the
 // caption is empty or has whitespace other than single spaces — such as the
 // no-break space the PTB tokenizer puts in "3 1/2".
-func splitCaption(v vocab, s string) caption {
+func splitCaption(v *vocab, s string) caption {
+	if singleSpaced(s) {
+		ids := v.alloc(strings.Count(s, " ") + 1)
+		i := 0
+		for w := range strings.SplitSeq(s, " ") {
+			ids[i] = v.id(w)
+			i++
+		}
+		return caption{words: ids, split: ids}
+	}
 	fields := strings.FieldsFunc(s, isPySpace)
-	cp := caption{words: v.ids(fields)}
+	cp := caption{words: v.words(fields)}
 	// Equal iff the fields are joined by exactly one space each.
 	if len(fields) > 0 && len(s) == sumLen(fields)+len(fields)-1 && strings.Count(s, " ") == len(fields)-1 {
 		cp.split = cp.words
 	} else {
-		cp.split = v.ids(strings.Split(s, " "))
+		cp.split = v.words(strings.Split(s, " "))
 	}
 	return cp
+}
+
+// singleSpaced reports whether s is printable ASCII words joined by single
+// spaces, the form of nearly every tokenized caption, for which both splits
+// are plain cuts at the spaces.
+func singleSpaced(s string) bool {
+	if s == "" || s[0] == ' ' || s[len(s)-1] == ' ' {
+		return false
+	}
+	prevSpace := false
+	for i := 0; i < len(s); i++ {
+		c := s[i]
+		if c == ' ' {
+			if prevSpace {
+				return false
+			}
+			prevSpace = true
+			continue
+		}
+		if c < 0x21 || c > 0x7e {
+			return false
+		}
+		prevSpace = false
+	}
+	return true
 }
 
 // isPySpace is Python 3's str.isspace for one character: Go's unicode.IsSpace
@@ -115,7 +168,7 @@ func (t *gramTable) reset(capacity int) {
 	for size < 2*capacity {
 		size *= 2
 	}
-	if len(t.slots) < size {
+	if cap(t.slots) < size {
 		t.slots = make([]int32, size)
 	} else {
 		t.slots = t.slots[:size]
@@ -147,14 +200,13 @@ func (im *image) indexGrams(t *gramTable) {
 			for i := 0; i+n <= len(cp.words); i++ {
 				var key gramKey
 				copy(key[:], cp.words[i:i+n])
-				hash := key.hash()
-				h := hash & t.mask
+				h := key.hash() & t.mask
 				var local int32
 				for {
 					s := t.slots[h]
 					if s == 0 {
 						local = int32(len(im.grams))
-						im.grams = append(im.grams, imageGram{key: key, hash: hash, n: uint8(n)})
+						im.grams = append(im.grams, imageGram{key: key, n: uint8(n)})
 						t.slots[h] = local + 1
 						break
 					}
@@ -203,7 +255,7 @@ func (im *image) indexGrams(t *gramTable) {
 // prepare tokenizes and indexes every image: token interning is sequential
 // (one small map), n-gram indexing runs in parallel.
 func prepare(images []Image) []image {
-	v := make(vocab)
+	v := newVocab()
 	prepared := make([]image, len(images))
 	for i, im := range images {
 		prepared[i].cand = splitCaption(v, im.Candidate)

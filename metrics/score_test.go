@@ -111,9 +111,12 @@ func TestSplitLikePython(t *testing.T) {
 		{"3\u00a01/2 cups", 3, 2}, // no-break space: a separator for split() only
 		{"a\x1cb", 2, 1},          // U+001C is whitespace to Python, not to Go
 		{"a  b", 2, 3},
+		{" a b", 2, 3},
+		{"a b ", 2, 3},
+		{"a\tb", 2, 1},
 	}
 	for _, c := range cases {
-		cp := splitCaption(make(vocab), c.in)
+		cp := splitCaption(newVocab(), c.in)
 		if len(cp.words) != c.words || len(cp.split) != c.split {
 			t.Errorf("%q: %d words, %d split parts; want %d, %d", c.in, len(cp.words), len(cp.split), c.words, c.split)
 		}
