@@ -81,6 +81,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		ExitErrHandler: func(*cli.Context, error) {},
 		Commands: []*cli.Command{
 			evalCommand(),
+			licensesCommand(),
 		},
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {
