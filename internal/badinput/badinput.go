@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
 )
 
@@ -63,7 +64,7 @@ func JSON(file string, data []byte, err error) *Error {
 	var typ *json.UnmarshalTypeError
 	switch {
 	case errors.As(err, &syntax):
-		e := At(file, data, syntax.Offset, "malformed JSON: %s", syntax.Error())
+		e := At(file, data, syntaxOffset(data, syntax), "malformed JSON: %s", syntax.Error())
 		e.Err = err
 		return e
 	case errors.As(err, &typ):
@@ -77,6 +78,30 @@ func JSON(file string, data []byte, err error) *Error {
 		return e
 	}
 	return &Error{File: file, Msg: err.Error(), Err: err}
+}
+
+// syntaxOffset finds the offending character of a syntax error:
+// json.Unmarshal and Decoder.Decode report the offset just past it,
+// Decoder.Token the offset of it. The character named in the message tells
+// which.
+func syntaxOffset(data []byte, err *json.SyntaxError) int64 {
+	off := err.Offset
+	msg := err.Error()
+	i := strings.Index(msg, "invalid character '")
+	if i < 0 || off <= 0 || off > int64(len(data)) {
+		return off
+	}
+	quoted := msg[i+len("invalid character "):]
+	if j := strings.Index(quoted[1:], "' "); j >= 0 {
+		quoted = quoted[:j+2]
+	}
+	if c, _, tail, uerr := strconv.UnquoteChar(quoted[1:len(quoted)-1], '\''); uerr == nil && tail == "" && c < 0x80 {
+		if data[off-1] == byte(c) {
+			return off - 1
+		}
+		return off
+	}
+	return off - 1
 }
 
 // valueStart walks back from the last byte of a JSON scalar or the opening
