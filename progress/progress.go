@@ -8,7 +8,8 @@ type Reporter interface {
 	// Start begins a step: what it does, in a few words, and how many units
 	// it will take (0 if unknown).
 	Start(what string, total int64)
-	// Add reports n more units done.
+	// Add reports n more units done. It may be called from several
+	// goroutines at once.
 	Add(n int64)
 	// Done ends the step.
 	Done()

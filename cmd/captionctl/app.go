@@ -80,6 +80,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		// Exit codes are decided once, in run; urfave/cli must not exit.
 		ExitErrHandler: func(*cli.Context, error) {},
 		Commands: []*cli.Command{
+			dataCommand(),
 			evalCommand(),
 			licensesCommand(),
 		},

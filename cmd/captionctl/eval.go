@@ -240,7 +240,10 @@ func writeScoresTable(w io.Writer, rep *eval.Report) error {
 				note += " (no paraphrase table: lower than canonical METEOR; see --meteor-paraphrase)"
 			}
 		}
-		fmt.Fprintf(tw, "%s\t%.6f\t%s\n", k, scoreValue(&rep.Corpus, k), note)
+		if note != "" {
+			note = "\t" + note
+		}
+		fmt.Fprintf(tw, "%s\t%.6f%s\n", k, scoreValue(&rep.Corpus, k), note)
 	}
 	return tw.Flush()
 }
