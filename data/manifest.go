@@ -21,10 +21,10 @@ type Manifest struct {
 	SplitRule  string                `json:"split_rule"`
 	Counts     map[string]SplitCount `json:"counts"`
 	// DroppedImages and DroppedCaptions total the Dropped list.
-	DroppedImages   int `json:"dropped_images"`
-	DroppedCaptions int `json:"dropped_captions"`
-	Vocab      VocabSummary          `json:"vocab"`
-	Dropped    []Dropped             `json:"dropped"`
+	DroppedImages   int          `json:"dropped_images"`
+	DroppedCaptions int          `json:"dropped_captions"`
+	Vocab           VocabSummary `json:"vocab"`
+	Dropped         []Dropped    `json:"dropped"`
 }
 
 // Input is one input file.
@@ -36,9 +36,9 @@ type Input struct {
 
 // SplitCount counts one split.
 type SplitCount struct {
-	Images         int `json:"images"`
-	Captions       int `json:"captions"`
-	DroppedImages  int `json:"dropped_images"`
+	Images          int `json:"images"`
+	Captions        int `json:"captions"`
+	DroppedImages   int `json:"dropped_images"`
 	DroppedCaptions int `json:"dropped_captions"`
 }
 
