@@ -256,7 +256,19 @@ func TestCheckImageHeaderFormats(t *testing.T) {
 	deep := image.NewRGBA64(image.Rect(0, 0, 4, 4))
 	deep.Set(2, 2, color.RGBA64{65535, 1, 2, 65535})
 	paths := []string{write("alpha.png", alpha), write("gray.png", gray), write("deep16.png", deep), write("gray16.png", image.NewGray16(image.Rect(0, 0, 3, 3)))}
-	matches, _ := filepath.Glob(filepath.Join("..", "testdata", "images", "*"))
+	// CMYK and grayscale JPEGs made by tools/make_test_images.py.
+	matches, _ := filepath.Glob(filepath.Join("..", "testdata", "images", "*.jpg"))
+	if len(matches) < 2 {
+		t.Fatalf("testdata/images has %d JPEG fixtures, want cmyk.jpg and gray.jpg", len(matches))
+	}
+	f, err := os.Open(filepath.Join("..", "testdata", "images", "cmyk.jpg"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	if c, _, err := image.DecodeConfig(f); err != nil || c.ColorModel != color.CMYKModel {
+		t.Fatalf("cmyk.jpg: %v, colour model %v; want a CMYK JPEG", err, c.ColorModel)
+	}
 	paths = append(paths, matches...)
 	for _, p := range paths {
 		if reason := checkImageHeader(p); reason != "" {
