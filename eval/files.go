@@ -33,7 +33,7 @@ func ReadRefs(path string) (*Refs, error) {
 	if err != nil {
 		return nil, err
 	}
-	return ParseRefs(path, data)
+	return parseRefs(path, data, true)
 }
 
 // ReadResults reads a COCO results file.
@@ -42,7 +42,7 @@ func ReadResults(path string) ([]Result, error) {
 	if err != nil {
 		return nil, err
 	}
-	return ParseResults(path, data)
+	return parseResults(path, data, true)
 }
 
 func readFile(path string) ([]byte, error) {
@@ -161,6 +161,21 @@ func (r *jsonReader) end() error {
 
 // ParseRefs parses the contents of a COCO annotation file named file.
 func ParseRefs(file string, data []byte) (*Refs, error) {
+	return parseRefs(file, data, false)
+}
+
+// parseRefs is ParseRefs; with owned, data is never changed afterwards and
+// the captions may share its memory (saving a copy of them all).
+func parseRefs(file string, data []byte, owned bool) (*Refs, error) {
+	if refs, ok := fastParseRefs(file, data, owned); ok {
+		return refs, nil
+	}
+	return parseRefsPrecise(file, data)
+}
+
+// parseRefsPrecise is ParseRefs on encoding/json: the reference for the
+// fast path in fastjson.go, and the one that explains every error.
+func parseRefsPrecise(file string, data []byte) (*Refs, error) {
 	r := newJSONReader(file, data)
 	refs := &Refs{File: file, Captions: make(map[int64][]string)}
 	if err := r.delim('{', `a COCO annotation object {"images": […], "annotations": […]}`); err != nil {
@@ -254,6 +269,21 @@ type result struct {
 // ParseResults parses the contents of a COCO results file named file. It
 // checks the format and that no image has two results.
 func ParseResults(file string, data []byte) ([]Result, error) {
+	return parseResults(file, data, false)
+}
+
+// parseResults is ParseResults; with owned, data is never changed
+// afterwards and the captions may share its memory.
+func parseResults(file string, data []byte, owned bool) ([]Result, error) {
+	if results, ok := fastParseResults(data, owned); ok {
+		return results, nil
+	}
+	return parseResultsPrecise(file, data)
+}
+
+// parseResultsPrecise is ParseResults on encoding/json: the reference for
+// the fast path in fastjson.go, and the one that explains every error.
+func parseResultsPrecise(file string, data []byte) ([]Result, error) {
 	r := newJSONReader(file, data)
 	var results []Result
 	firstAt := make(map[int64]int64) // image id → offset of its result
