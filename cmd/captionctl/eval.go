@@ -13,6 +13,7 @@ import (
 	"github.com/captionctl/captionctl/eval"
 	"github.com/captionctl/captionctl/internal/atomicfile"
 	"github.com/captionctl/captionctl/metrics"
+	"github.com/captionctl/captionctl/metrics/ptb"
 )
 
 // evalOptions are the flags of `captionctl eval --refs … --results …`.
@@ -93,7 +94,9 @@ func evalOptionsFrom(c *cli.Context) (evalOptions, error) {
 }
 
 func runEval(c *cli.Context, opts evalOptions) error {
-	// The two files are parsed side by side.
+	// The tokenizer's tables load while the two files are parsed side by
+	// side.
+	go ptb.Warm()
 	var results []eval.Result
 	var resultsErr error
 	done := make(chan struct{})

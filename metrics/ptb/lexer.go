@@ -2,23 +2,59 @@ package ptb
 
 import (
 	"bytes"
+	"encoding/base64"
+	"encoding/binary"
 	"slices"
 	"sync"
 	"unicode/utf16"
 	"unicode/utf8"
 )
 
-// lexer is the compiled grammar: one DFA choosing the rule (longest match,
-// earliest rule on ties, trailing context included in the length), and for
-// each rule with trailing context r1/r2 a DFA for r1 and one for reversed r2
-// to find where yytext ends, as JFlex's general-lookahead code does: the
-// longest r1 such that r2 matches the rest.
+// action says what a rule does with its match.
+type action uint8
+
+const (
+	actKeep        action = iota // the matched text
+	actSkip                      // nothing: white space, ignorables, untokenizable
+	actNewline                   // a line break (tokenizeNLs, i.e. -preserveLines)
+	actFixed                     // rule.fixed instead of the text
+	actPushback2                 // first len-2 units; the rest is rescanned (gon|na)
+	actPushback3                 // first len-3 units (can|not, 't|was)
+	actNBSP                      // spaces become U+00A0 (normalizeSpace)
+	actAmp                       // &amp; becomes & (normalizeAmpersandEntity)
+	actSoftHyphens               // U+00AD removed (removeSoftHyphens)
+	actQuoteLeft                 // handleQuotes(probablyLeft=true), latexQuotes
+	actQuoteRight                // handleQuotes(probablyLeft=false), latexQuotes
+	actFraction                  // normalizeFractions
+	actCurrency                  // normalizeCurrency
+	actAcronym                   // the sentence-final ACRONYM rule
+	actAbbrevEnd                 // the text, then its final period again
+	actPhone                     // NBSP and -LRB-/-RRB- inside phone numbers
+	actParens                    // -LRB-/-RRB- inside smileys
+	actHyphens                   // 3 or 4 hyphens become "--" (ptb3Dashes)
+)
+
+// rule is one rule of the grammar (internal/lexgen/rules.go).
+type rule struct {
+	name  string // the spec's rule, for tests and debugging
+	act   action
+	fixed string // the text of actFixed
+	look  bool   // it has trailing context r1/r2
+}
+
+//go:generate go run ./internal/gen -o lexer_tables.go
+
+// lexer is the compiled grammar (lexer_tables.go), decoded: one DFA
+// choosing the rule (longest match, earliest rule on ties, trailing context
+// included in the length), and for each rule with trailing context r1/r2 a
+// DFA for r1 and one for reversed r2 to find where yytext ends, as JFlex's
+// general-lookahead code does: the longest r1 such that r2 matches the
+// rest. The DFAs share one table; state 0 is the dead state, from which
+// nothing can be accepted any more.
 type lexer struct {
-	rules []rule
-	n     *nfa
-	main  *dfa
-	head  []*dfa // r1 of rule i, if it has trailing context
-	tail  []*dfa // r2 of rule i, reversed
+	class  [0x10000]uint8                 // code unit -> class
+	next   [lexStates * lexClasses]uint16 // next[s*lexClasses+c]: successor of state s on class c
+	accept [lexStates]int16               // rule index accepted in each state, or -1
 }
 
 var (
@@ -31,35 +67,52 @@ func getLexer() *lexer {
 	return theLex
 }
 
+// newLexer decodes lexData, which lexgen's encode writes: uvarints, except
+// for the bytes that are classes. First the class of every code unit, as
+// runs: a length and a class. Then, for each state, the rule it accepts
+// plus one (0: none), a state d back whose transitions it starts from (d=0:
+// all lead to the dead state), and the changes to those: a number of
+// groups, each a state, a count n and the n classes that lead to it.
 func newLexer() *lexer {
-	rules := grammar()
-	var exprs []*expr
-	for _, r := range rules {
-		exprs = append(exprs, r.pat)
-		if r.look != nil {
-			exprs = append(exprs, r.look)
+	data, err := base64.StdEncoding.DecodeString(lexData)
+	if err != nil {
+		panic("ptb: corrupt lexData: " + err.Error())
+	}
+	uvarint := func() int {
+		v, n := binary.Uvarint(data)
+		if n <= 0 {
+			panic("ptb: corrupt lexData")
+		}
+		data = data[n:]
+		return int(v)
+	}
+	lx := new(lexer)
+	for u := 0; u < len(lx.class); {
+		n := uvarint()
+		c := data[0]
+		data = data[1:]
+		for end := u + n; u < end; u++ {
+			lx.class[u] = c
 		}
 	}
-	n := newNFA(exprs)
-	lx := &lexer{rules: rules, n: n, head: make([]*dfa, len(rules)), tail: make([]*dfa, len(rules))}
-	final := func(accept int) int32 {
-		return n.add(nstate{bits: -1, out: -1, out1: -1, accept: int16(accept)})
-	}
-	var entries []int32
-	for i, r := range rules {
-		full := r.pat
-		if r.look != nil {
-			full = seq(r.pat, r.look)
+	for s := range lexStates {
+		lx.accept[s] = int16(uvarint() - 1)
+		row := lx.next[s*lexClasses : (s+1)*lexClasses]
+		if d := uvarint(); d > 0 {
+			copy(row, lx.next[(s-d)*lexClasses:])
 		}
-		entries = append(entries, n.compile(full, final(i)))
-	}
-	for i, r := range rules {
-		if r.look != nil {
-			lx.head[i] = newDFA(n, []int32{n.compile(r.pat, final(0))})
-			lx.tail[i] = newDFA(n, []int32{n.compile(reverse(r.look), final(0))})
+		for g := uvarint(); g > 0; g-- {
+			t := uint16(uvarint())
+			n := uvarint()
+			for _, c := range data[:n] {
+				row[c] = t
+			}
+			data = data[n:]
 		}
 	}
-	lx.main = newDFA(n, entries)
+	if len(data) != 0 {
+		panic("ptb: corrupt lexData")
+	}
 	return lx
 }
 
@@ -73,13 +126,16 @@ func newLexer() *lexer {
 // few exotic rules) and lines ending in a character Python's rstrip
 // removes, which set weird, and then the caller reruns plain.
 type scanner struct {
-	lx  *lexer
-	u   []uint16 // the input as Java sees it: UTF-16 code units
-	out []byte   // the output
-	tmp []uint16 // a normalized token
-	fin []bool   // where r1 accepts, for trailing context
-	bol bool     // at the beginning of an output line (direct: of a filtered one)
-	res []byte   // a filtered line (plain mode)
+	lx   *lexer
+	u    []uint16 // the input as Java sees it, UTF-16 code units (see more)
+	rest []string // the captions not yet in u
+	sep  bool     // a '\n' goes before the next caption
+	size int      // the length of the input, to size out
+	out  []byte   // the output
+	tmp  []uint16 // a normalized token
+	fin  []bool   // where r1 accepts, for trailing context
+	bol  bool     // at the beginning of an output line (direct: of a filtered one)
+	res  []byte   // a filtered line (plain mode)
 
 	direct    bool  // filter while printing
 	firstLine bool  // stop at the first line break
@@ -90,21 +146,42 @@ type scanner struct {
 
 var pool = sync.Pool{New: func() any { return &scanner{lx: getLexer()} }}
 
+// loadLine sets the input to one caption and a line break.
+func (s *scanner) loadLine(caption string) {
+	s.u = append(appendUnits(s.u[:0], caption), '\n')
+	s.rest, s.size = nil, len(s.u)
+}
+
 // load sets the input to the captions, one per line as pycocoevalcap writes
-// them: each caption's '\n' replaced by ' ', captions joined by '\n'. With
-// trailingNL a '\n' follows the last caption too.
-func (s *scanner) load(captions []string, trailingNL bool) {
-	u := s.u[:0]
-	for i, c := range captions {
-		if i > 0 {
-			u = append(u, '\n')
+// them: each caption's '\n' replaced by ' ', captions joined by '\n'. The
+// scan converts them as it reaches them (more).
+func (s *scanner) load(captions []string) {
+	s.u, s.rest, s.sep = s.u[:0], captions, false
+	s.size = len(captions)
+	for _, c := range captions {
+		s.size += len(c) // UTF-16 never has more units than UTF-8 has bytes
+	}
+	s.lines = slices.Grow(s.lines[:0], len(captions)+1)
+}
+
+// window is about how many code units of captions the scanner holds: more
+// converts that many at a time, and scan drops them once past them. This
+// keeps s.u small, which matters for the first call in a process: fresh
+// memory costs a page fault per 4 KiB. (A variable for tests.)
+var window = 1 << 13
+
+// more appends the next captions to s.u, about window units of them, and
+// reports whether there were any.
+func (s *scanner) more() bool {
+	n := len(s.u)
+	for len(s.rest) > 0 && len(s.u) < n+window {
+		if s.sep {
+			s.u = append(s.u, '\n')
 		}
-		u = appendUnits(u, c)
+		s.u = appendUnits(s.u, s.rest[0])
+		s.rest, s.sep = s.rest[1:], true
 	}
-	if trailingNL {
-		u = append(u, '\n')
-	}
-	s.u = u
+	return len(s.u) > n
 }
 
 // appendUnits appends the UTF-16 code units of c, '\n' replaced by ' '.
@@ -139,16 +216,31 @@ func appendUnits(u []uint16, c string) []uint16 {
 	return u
 }
 
-// scan runs the lexer over s.u, leaving PTBTokenizer's output in s.out.
+// scan runs the lexer over the input, leaving PTBTokenizer's output in
+// s.out. Wherever it reaches the end of s.u, it reads more input before
+// taking it for the end.
 func (s *scanner) scan() {
 	lx := s.lx
-	class := lx.n.class
-	u := s.u
-	s.out = s.out[:0]
+	// Room for the output, which is about as long as the input: growing it
+	// piecemeal costs more on a first call.
+	n := max(s.size, len(s.u))
+	s.out = slices.Grow(s.out[:0], n+n/8)
 	s.bol = true
 	s.lines = s.lines[:0]
 	s.weird, s.stop = false, false
-	for pos := 0; pos < len(u) && !s.stop; {
+	u := s.u
+	for pos := 0; !s.stop; {
+		if pos >= window && len(s.rest) > 0 {
+			// Drop the input scanned, which nothing looks back to.
+			s.u = s.u[:copy(s.u, s.u[pos:])]
+			u, pos = s.u, 0
+		}
+		if pos == len(u) {
+			if !s.more() {
+				break
+			}
+			u = s.u
+		}
 		// Fast paths for the commonest tokens, giving what the automaton
 		// would: spaces are skipped (SPACES), and a run of ASCII letters
 		// followed by a space, a line break or the end is a WORD, unless
@@ -159,14 +251,31 @@ func (s *scanner) scan() {
 		if c0 == ' ' {
 			// SPACES is the only rule for a space, and takes the whole
 			// run of SPACE characters (U+00A0, U+3000 and all).
-			for pos++; pos < len(u) && isSpace(u[pos]); pos++ {
+			for pos++; ; pos++ {
+				if pos == len(u) {
+					if !s.more() {
+						break
+					}
+					u = s.u
+				}
+				if !isSpace(u[pos]) {
+					break
+				}
 			}
 			continue
 		}
 		if c0 < 0x80 && asciiLetter[c0] {
 			j := pos + 1
-			for j < len(u) && u[j] < 0x80 && asciiLetter[u[j]] {
-				j++
+			for ; ; j++ {
+				if j == len(u) {
+					if !s.more() {
+						break
+					}
+					u = s.u
+				}
+				if u[j] >= 0x80 || !asciiLetter[u[j]] {
+					break
+				}
 			}
 			if (j == len(u) || u[j] == ' ' || u[j] == '\n') && !splitWord(u[pos:j]) {
 				s.emitASCII(u[pos:j])
@@ -174,28 +283,28 @@ func (s *scanner) scan() {
 				continue
 			}
 		}
-		st := lx.main.start
+		st := lexMain
 		acc, end := int16(-1), pos
-		for i := pos; i < len(u); i++ {
-			c := class[u[i]]
-			t := st.next[c].Load()
-			if t == nil {
-				t = lx.main.step(st, c)
+		for i := pos; ; i++ {
+			if i == len(u) {
+				if !s.more() {
+					break
+				}
+				u = s.u
 			}
-			if t == dead {
+			if st = int(lx.next[st*lexClasses+int(lx.class[u[i]])]); st == 0 {
 				break
 			}
-			st = t
-			if st.accept >= 0 {
-				acc, end = st.accept, i+1
+			if a := lx.accept[st]; a >= 0 {
+				acc, end = a, i+1
 			}
 		}
 		if acc < 0 { // cannot happen: NEWLINE and "." match every unit
 			pos++
 			continue
 		}
-		r := &lx.rules[acc]
-		if r.look != nil {
+		r := &lexRules[acc]
+		if r.look {
 			end = s.split(int(acc), pos, end)
 		}
 		pos = s.act(r, pos, end)
@@ -208,29 +317,26 @@ func (s *scanner) scan() {
 // split returns the end of r1 in a match u[start:end] of rule i's r1/r2.
 func (s *scanner) split(i, start, end int) int {
 	lx := s.lx
-	class := lx.n.class
 	n := end - start
 	if cap(s.fin) < n+1 {
 		s.fin = make([]bool, n+1)
 	}
 	fin := s.fin[:n+1]
 	clear(fin)
-	h := lx.head[i]
-	st := h.start
-	fin[0] = st.accept >= 0
+	st := int(lexHead[i])
+	fin[0] = lx.accept[st] >= 0
 	for p := start; p < end; p++ {
-		if st = h.step(st, class[s.u[p]]); st == dead {
+		if st = int(lx.next[st*lexClasses+int(lx.class[s.u[p]])]); st == 0 {
 			break
 		}
-		fin[p-start+1] = st.accept >= 0
+		fin[p-start+1] = lx.accept[st] >= 0
 	}
-	t := lx.tail[i]
-	st = t.start
+	st = int(lexTail[i])
 	for p := end - 1; p >= start; p-- {
-		if st = t.step(st, class[s.u[p]]); st == dead {
+		if st = int(lx.next[st*lexClasses+int(lx.class[s.u[p]])]); st == 0 {
 			break
 		}
-		if st.accept >= 0 && fin[p-start] {
+		if lx.accept[st] >= 0 && fin[p-start] {
 			return p
 		}
 	}

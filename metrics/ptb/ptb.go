@@ -10,7 +10,8 @@
 // on it. It then takes output line i as caption i's tokens, splits it on ' '
 // after rstrip() and drops the tokens in its PUNCTUATIONS list. This package
 // implements that chain from the sources of CoreNLP's v3.4.1 tag: the token
-// grammar of src/edu/stanford/nlp/process/PTBLexer.flex (rules.go), with the
+// grammar of src/edu/stanford/nlp/process/PTBLexer.flex
+// (internal/lexgen/rules.go, compiled into lexer_tables.go), with the
 // options PTBTokenizer.main passes (tokenizeNLs; everything else at its
 // default: PTB3 escaping, latexQuotes, no americanize, untokenizable
 // characters deleted), String.toLowerCase(Locale.ENGLISH) of each token,
@@ -31,14 +32,26 @@
 // every caption not affected by that; TokenizeAll takes all the captions of
 // one of the toolkit's tokenizer runs and is exact in every case.
 //
-// The package is safe for concurrent use. Its automaton is built on first
-// use (a few milliseconds) and its states as inputs first need them.
+// The package is safe for concurrent use. Its lexer is compiled ahead of
+// time (go generate; see internal/lexgen): the first call in a process
+// only decodes its tables, in a few milliseconds (see Warm).
 package ptb
 
 import (
 	"bytes"
 	"strings"
+	"unsafe"
 )
+
+// Warm gets the tokenizer ready, so that the first Tokenize or TokenizeAll
+// in the process does not have to: it decodes the lexer's tables, which
+// takes a few milliseconds in a fresh process, most of them page faults
+// on the tables' 1.2 MB. A program can run it in a goroutine while it
+// reads its input. It is never needed for correct results, and calls
+// after the first return at once.
+func Warm() {
+	getLexer()
+}
 
 // Tokenize returns the toolkit's tokenization of one caption: lower-case
 // tokens separated by single spaces, "" if none remain.
@@ -50,12 +63,13 @@ import (
 func Tokenize(caption string) string {
 	s := pool.Get().(*scanner)
 	defer pool.Put(s)
-	s.u = append(appendUnits(s.u[:0], caption), '\n')
+	s.loadLine(caption)
 	s.direct, s.firstLine = true, true
 	s.scan()
 	if !s.weird {
 		return string(s.out[:s.lines[0]])
 	}
+	s.loadLine(caption)
 	s.direct = false
 	s.scan()
 	line := s.out
@@ -87,12 +101,15 @@ func Tokens(caption string) []string {
 func TokenizeAll(captions []string) []string {
 	s := pool.Get().(*scanner)
 	defer pool.Put(s)
-	s.load(captions, false)
+	s.load(captions)
 	s.direct, s.firstLine = true, false
 	s.scan()
 	out := make([]string, len(captions))
 	if !s.weird {
-		all := string(s.out)
+		// The captions' strings share the output, which the scanner gives
+		// up rather than copy (as strings.Builder does).
+		all := unsafe.String(unsafe.SliceData(s.out), len(s.out))
+		s.out = nil
 		start := 0
 		for i := range out {
 			if i < len(s.lines) {
@@ -102,6 +119,7 @@ func TokenizeAll(captions []string) []string {
 		}
 		return out
 	}
+	s.load(captions)
 	s.direct = false
 	s.scan()
 	rest := s.out

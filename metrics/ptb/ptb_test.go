@@ -7,6 +7,7 @@ import (
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -226,31 +227,27 @@ func TestTokens(t *testing.T) {
 	}
 }
 
-// TestConcurrent runs Tokenize from several goroutines on a fresh lexer,
-// whose states are then built concurrently.
+// TestConcurrent runs Tokenize and TokenizeAll from several goroutines at
+// once.
 func TestConcurrent(t *testing.T) {
 	b := caseBatches(t, "coco_val2017_fakecap")[0]
 	want := make([]string, len(b.captions))
 	for i, c := range b.captions {
 		want[i] = Tokenize(c)
 	}
-	saved := theLex
-	theLex = newLexer()
-	defer func() { theLex = saved }()
 	var wg sync.WaitGroup
 	for g := 0; g < 8; g++ {
 		wg.Add(1)
 		go func() {
 			defer wg.Done()
-			s := &scanner{lx: theLex}
 			for i, c := range b.captions {
-				s.u = append(appendUnits(s.u[:0], c), '\n')
-				s.scan()
-				line, _, _ := bytes.Cut(s.out, []byte{'\n'})
-				if got := string(appendFiltered(nil, line)); got != want[i] {
+				if got := Tokenize(c); got != want[i] {
 					t.Errorf("%q: %q, want %q", c, got, want[i])
 					return
 				}
+			}
+			if got := TokenizeAll(b.captions); !slices.Equal(got, b.want) {
+				t.Errorf("TokenizeAll differs from the toolkit")
 			}
 		}()
 	}
@@ -261,13 +258,44 @@ func TestConcurrent(t *testing.T) {
 // then ptbtokenizer.py's filter as written.
 func plainTokenize(caption string) string {
 	s := &scanner{lx: getLexer()}
-	s.u = append(appendUnits(nil, caption), '\n')
+	s.loadLine(caption)
 	s.scan()
 	line := s.out
 	if i := bytes.IndexByte(line, '\n'); i >= 0 {
 		line = line[:i]
 	}
 	return string(appendFiltered(nil, line))
+}
+
+// withWindow runs f with the scanner's window set to n code units (so it
+// is not for parallel tests).
+func withWindow[T any](n int, f func() T) T {
+	defer func(saved int) { window = saved }(window)
+	window = n
+	return f()
+}
+
+// TestWindow checks that where the scanner's window of the input ends makes
+// no difference, for windows of a few units.
+func TestWindow(t *testing.T) {
+	for _, b := range caseBatches(t, "coco_val2017_fakecap") {
+		for _, n := range []int{1, 2, 3, 17} {
+			got := withWindow(n, func() []string { return TokenizeAll(b.captions) })
+			for i := range got {
+				if got[i] != b.want[i] {
+					t.Errorf("%s, window %d: caption %d %q: %q, toolkit %q", b.name, n, i, b.captions[i], got[i], b.want[i])
+					break
+				}
+			}
+		}
+	}
+	in := []string{"<a href='x", "y z", "w'> The B.", "The end \u00a0", " \u2003x"}
+	want := TokenizeAll(in)
+	for n := 1; n < 30; n++ {
+		if got := withWindow(n, func() []string { return TokenizeAll(in) }); !slices.Equal(got, want) {
+			t.Errorf("window %d: %q, want %q", n, got, want)
+		}
+	}
 }
 
 func FuzzTokenize(f *testing.F) {
@@ -301,6 +329,13 @@ func FuzzTokenize(f *testing.F) {
 		// An empty caption after s puts the same text in the toolkit's file.
 		if all := TokenizeAll([]string{s, ""}); len(all) != 2 || all[0] != got {
 			t.Fatalf("TokenizeAll(%q, \"\") = %q, Tokenize %q", s, all, got)
+		}
+		// The scanner reads captions into a window of the input; the
+		// tokens must not depend on where the window ends.
+		in := []string{s, "", s, "x " + s}
+		all := TokenizeAll(in)
+		if small := withWindow(1, func() []string { return TokenizeAll(in) }); !slices.Equal(small, all) {
+			t.Fatalf("TokenizeAll(%q) = %q, with a window of 1 unit %q", in, all, small)
 		}
 	})
 }

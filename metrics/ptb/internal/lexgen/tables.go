@@ -1,4 +1,4 @@
-package ptb
+package lexgen
 
 // The JFlex character classes [:letter:], [:digit:] and [:uppercase:] as they
 // were compiled into CoreNLP 3.4.1's PTBLexer.java. JFlex evaluates them with

@@ -1,4 +1,4 @@
-package ptb
+package lexgen
 
 // The token grammar of CoreNLP 3.4.1's PTBLexer.flex, rule by rule, in the
 // same order (which decides ties between equally long matches). Macro names
@@ -13,28 +13,30 @@ package ptb
 // range (U+002C..U+005F, digits and capitals included), which is how JFlex
 // reads it.
 
-// action says what a rule does with its match.
-type action uint8
+// action says what a rule does with its match. It is the name of the
+// constant in package ptb (lexer.go) that the generated rule table uses and
+// whose case in the scanner's act performs it.
+type action string
 
 const (
-	actKeep        action = iota // the matched text
-	actSkip                      // nothing: white space, ignorables, untokenizable
-	actNewline                   // a line break (tokenizeNLs, i.e. -preserveLines)
-	actFixed                     // rule.fixed instead of the text
-	actPushback2                 // first len-2 units; the rest is rescanned (gon|na)
-	actPushback3                 // first len-3 units (can|not, 't|was)
-	actNBSP                      // spaces become U+00A0 (normalizeSpace)
-	actAmp                       // &amp; becomes & (normalizeAmpersandEntity)
-	actSoftHyphens               // U+00AD removed (removeSoftHyphens)
-	actQuoteLeft                 // handleQuotes(probablyLeft=true), latexQuotes
-	actQuoteRight                // handleQuotes(probablyLeft=false), latexQuotes
-	actFraction                  // normalizeFractions
-	actCurrency                  // normalizeCurrency
-	actAcronym                   // the sentence-final ACRONYM rule
-	actAbbrevEnd                 // the text, then its final period again
-	actPhone                     // NBSP and -LRB-/-RRB- inside phone numbers
-	actParens                    // -LRB-/-RRB- inside smileys
-	actHyphens                   // 3 or 4 hyphens become "--" (ptb3Dashes)
+	actKeep        action = "actKeep"
+	actSkip        action = "actSkip"
+	actNewline     action = "actNewline"
+	actFixed       action = "actFixed"
+	actPushback2   action = "actPushback2"
+	actPushback3   action = "actPushback3"
+	actNBSP        action = "actNBSP"
+	actAmp         action = "actAmp"
+	actSoftHyphens action = "actSoftHyphens"
+	actQuoteLeft   action = "actQuoteLeft"
+	actQuoteRight  action = "actQuoteRight"
+	actFraction    action = "actFraction"
+	actCurrency    action = "actCurrency"
+	actAcronym     action = "actAcronym"
+	actAbbrevEnd   action = "actAbbrevEnd"
+	actPhone       action = "actPhone"
+	actParens      action = "actParens"
+	actHyphens     action = "actHyphens"
 )
 
 type rule struct {

@@ -1,19 +1,18 @@
-package ptb
+package lexgen
 
 // A small scanner generator: the lexer rules (rules.go) are written as
-// expressions over UTF-16 code units, compiled once into one NFA, and run as a
-// DFA whose states are built lazily on first use. This gives the semantics of
-// the JFlex-generated PTBLexer (longest match over all rules, the earliest
-// rule winning ties, trailing context r1/r2 counted in the match length) at
-// a few nanoseconds per character, without hand-simulating dozens of
-// overlapping rules.
+// expressions over UTF-16 code units, compiled into one NFA and determinised
+// into DFAs, which are minimised and written out as tables (gen.go). This
+// gives the semantics of the JFlex-generated PTBLexer (longest match over
+// all rules, the earliest rule winning ties, trailing context r1/r2 counted
+// in the match length) without hand-simulating dozens of overlapping rules.
 
 import (
+	"encoding/binary"
+	"math/bits"
 	"slices"
 	"sort"
 	"strings"
-	"sync"
-	"sync/atomic"
 )
 
 // span is an inclusive range of UTF-16 code units.
@@ -71,11 +70,6 @@ func not(s cset) cset {
 		c = append(c, span{uint16(next), 0xFFFF})
 	}
 	return c
-}
-
-func (s cset) has(u uint16) bool {
-	i := sort.Search(len(s), func(i int) bool { return s[i].hi >= u })
-	return i < len(s) && s[i].lo <= u
 }
 
 func (s cset) key() string {
@@ -193,13 +187,11 @@ func (x *expr) walk(f func(*expr)) {
 }
 
 // Compilation: a shared partition of the code units into classes, one NFA
-// holding every automaton, and lazily determinised DFAs over it.
+// holding every automaton, and DFAs over it sharing one table.
 
 const maxClasses = 256
 
 type classBits [maxClasses / 64]uint64
-
-func (b *classBits) has(c uint8) bool { return b[c>>6]&(1<<(c&63)) != 0 }
 
 type nstate struct {
 	bits   int32 // index into nfa.bits, or -1 for an epsilon state
@@ -209,13 +201,11 @@ type nstate struct {
 }
 
 type nfa struct {
-	mu     sync.Mutex // guards b, seed and the DFAs' caches
-	b      builder
-	seed   []int32
 	states []nstate
 	bits   []classBits     // the class sets of the states
 	bitsOf map[*expr]int32 // the class set of each opSet expression
 	class  *[0x10000]uint8 // code unit -> class
+	nclass int             // number of classes
 }
 
 // newNFA partitions the code units into the classes that no set used in
@@ -291,7 +281,7 @@ func newNFA(exprs []*expr) *nfa {
 		id, ok := ids[key]
 		if !ok {
 			if len(ids) == maxClasses {
-				panic("ptb: too many character classes")
+				panic("lexgen: too many character classes")
 			}
 			id = uint8(len(ids))
 			ids[key] = id
@@ -301,6 +291,7 @@ func newNFA(exprs []*expr) *nfa {
 			n.class[u] = id
 		}
 	}
+	n.nclass = len(ids)
 	bitIdx := map[classBits]int32{}
 	for j := range sets {
 		var b classBits
@@ -326,6 +317,11 @@ func newNFA(exprs []*expr) *nfa {
 func (n *nfa) add(s nstate) int32 {
 	n.states = append(n.states, s)
 	return int32(len(n.states) - 1)
+}
+
+// final adds an accepting state for the given rule index.
+func (n *nfa) final(accept int) int32 {
+	return n.add(nstate{bits: -1, out: -1, out1: -1, accept: int16(accept)})
 }
 
 // compile adds x to the NFA with the given continuation state and returns
@@ -358,64 +354,86 @@ func (n *nfa) compile(x *expr, next int32) int32 {
 		}
 		return body
 	}
-	panic("ptb: bad expression")
+	panic("lexgen: bad expression")
 }
 
-// dfa is a lazily built deterministic automaton for a set of NFA entry
-// states. It is safe for concurrent use: transitions are published with
-// atomic stores and built under the NFA's mutex.
+// dfa is a table of deterministic automata over the classes, which may
+// have several start states. State 0 is the dead state: it accepts nothing
+// and leads nowhere else.
 type dfa struct {
+	nclass int
+	next   []int32 // next[s*nclass+c]: the successor of state s on class c
+	accept []int16 // lowest rule index accepted in each state, or -1
+}
+
+func (d *dfa) states() int { return len(d.accept) }
+
+func (d *dfa) row(s int32) []int32 { return d.next[int(s)*d.nclass : int(s+1)*d.nclass] }
+
+// determinise builds the DFA whose states are the epsilon-closed sets of
+// NFA states reachable from each set of entry states (subset
+// construction), and returns it with its start states, one per entry set.
+func determinise(n *nfa, entries [][]int32) (*dfa, []int32) {
+	z := &subsets{n: n, d: &dfa{nclass: n.nclass}, index: map[string]int32{}, mark: make([]uint32, len(n.states))}
+	z.sets = [][]int32{nil} // the dead state
+	z.d.accept = []int16{-1}
+	z.d.next = make([]int32, n.nclass)
+	starts := make([]int32, len(entries))
+	for i, e := range entries {
+		starts[i] = z.state(e)
+	}
+	seeds := make([][]int32, n.nclass)
+	for s := 1; s < len(z.sets); s++ {
+		for c := range seeds {
+			seeds[c] = seeds[c][:0]
+		}
+		for _, i := range z.sets[s] {
+			st := &n.states[i]
+			for w, word := range n.bits[st.bits] {
+				for ; word != 0; word &= word - 1 {
+					c := w*64 + bits.TrailingZeros64(word)
+					seeds[c] = append(seeds[c], st.out)
+				}
+			}
+		}
+		for c, seed := range seeds {
+			if len(seed) > 0 {
+				t := z.state(seed)
+				z.d.next[s*n.nclass+c] = t
+			}
+		}
+	}
+	return z.d, starts
+}
+
+// subsets is the state of a subset construction.
+type subsets struct {
 	n     *nfa
-	start *dstate
-	cache map[string]*dstate
-}
-
-type dstate struct {
-	set    []int32 // NFA states, epsilon-closed, sorted
-	accept int16   // lowest rule index accepted, or -1
-	next   [maxClasses]atomic.Pointer[dstate]
-}
-
-// dead is the state with no way forward.
-var dead = &dstate{accept: -1}
-
-// builder is the scratch space of DFA construction, guarded by nfa.mu.
-type builder struct {
-	mark  []uint32 // mark[s] == gen: NFA state s seen
+	d     *dfa
+	index map[string]int32 // the key of each state's set -> state
+	sets  [][]int32        // the NFA states of each DFA state: not epsilon, sorted
+	mark  []uint32         // mark[s] == gen: NFA state s seen
 	gen   uint32
 	stack []int32
 	set   []int32
 	key   []byte
 }
 
-func newDFA(n *nfa, entries []int32) *dfa {
-	d := &dfa{n: n, cache: map[string]*dstate{}}
-	n.mu.Lock()
-	d.start = d.state(entries)
-	n.mu.Unlock()
-	return d
-}
-
-// state returns the DFA state for the closure of the given NFA states;
-// the caller holds d.n.mu.
-func (d *dfa) state(seed []int32) *dstate {
-	b := &d.n.b
-	if len(b.mark) < len(d.n.states) {
-		b.mark = make([]uint32, len(d.n.states))
-		b.gen = 0
-	}
-	b.gen++
-	stack := append(b.stack[:0], seed...)
-	set := b.set[:0]
+// state returns the DFA state for the closure of the seed NFA states,
+// adding it if it is new.
+func (z *subsets) state(seed []int32) int32 {
+	z.gen++
+	stack := append(z.stack[:0], seed...)
+	set := z.set[:0]
 	accept := int16(-1)
 	for len(stack) > 0 {
 		s := stack[len(stack)-1]
 		stack = stack[:len(stack)-1]
-		if s < 0 || b.mark[s] == b.gen {
+		if s < 0 || z.mark[s] == z.gen {
 			continue
 		}
-		b.mark[s] = b.gen
-		st := &d.n.states[s]
+		z.mark[s] = z.gen
+		st := &z.n.states[s]
 		if st.bits < 0 {
 			stack = append(stack, st.out, st.out1)
 			if st.accept >= 0 && (accept < 0 || st.accept < accept) {
@@ -425,47 +443,99 @@ func (d *dfa) state(seed []int32) *dstate {
 		}
 		set = append(set, s)
 	}
-	b.stack, b.set = stack, set
+	z.stack, z.set = stack, set
 	if len(set) == 0 && accept < 0 {
-		return dead
+		return 0
 	}
 	slices.Sort(set)
-	key := b.key[:0]
+	key := z.key[:0]
 	for _, s := range set {
-		key = append(key, byte(s), byte(s>>8), byte(s>>16), byte(s>>24))
+		key = binary.AppendUvarint(key, uint64(s))
 	}
-	key = append(key, byte(accept), byte(accept>>8))
-	b.key = key
-	if st, ok := d.cache[string(key)]; ok {
-		return st
+	key = binary.AppendVarint(key, int64(accept))
+	z.key = key
+	if t, ok := z.index[string(key)]; ok {
+		return t
 	}
-	st := &dstate{set: slices.Clone(set), accept: accept}
-	d.cache[string(key)] = st
-	return st
+	t := int32(len(z.sets))
+	z.index[string(key)] = t
+	z.sets = append(z.sets, slices.Clone(set))
+	z.d.accept = append(z.d.accept, accept)
+	z.d.next = append(z.d.next, make([]int32, z.n.nclass)...)
+	return t
 }
 
-// step returns the successor of s on class c.
-func (d *dfa) step(s *dstate, c uint8) *dstate {
-	if t := s.next[c].Load(); t != nil {
-		return t
+// minimise returns the minimal DFA equivalent to d, and the new numbers of
+// the given start states. It merges the states that no input tells apart
+// (Moore's algorithm: split the states by the rule they accept, then by the
+// blocks their transitions lead to, until no block splits), so every state
+// from which nothing can be accepted any more becomes the dead state 0. The
+// states are numbered breadth first from the dead state and the starts, in
+// order.
+func (d *dfa) minimise(starts []int32) (*dfa, []int32) {
+	n := d.states()
+	block := make([]int32, n)
+	byAccept := map[int16]int32{}
+	for s, a := range d.accept {
+		b, ok := byAccept[a]
+		if !ok {
+			b = int32(len(byAccept))
+			byAccept[a] = b
+		}
+		block[s] = b
 	}
-	d.n.mu.Lock()
-	defer d.n.mu.Unlock()
-	if t := s.next[c].Load(); t != nil {
-		return t
+	blocks := len(byAccept)
+	var key []byte
+	for {
+		index := map[string]int32{}
+		refined := make([]int32, n)
+		for s := range int32(n) {
+			key = binary.AppendUvarint(key[:0], uint64(block[s]))
+			for _, t := range d.row(s) {
+				key = binary.AppendUvarint(key, uint64(block[t]))
+			}
+			b, ok := index[string(key)]
+			if !ok {
+				b = int32(len(index))
+				index[string(key)] = b
+			}
+			refined[s] = b
+		}
+		block = refined
+		if len(index) == blocks {
+			break
+		}
+		blocks = len(index)
 	}
-	seed := d.n.seed[:0]
-	for _, i := range s.set {
-		st := &d.n.states[i]
-		if d.n.bits[st.bits].has(c) {
-			seed = append(seed, st.out)
+	// Number the blocks breadth first, each by a state in it.
+	num := make([]int32, blocks)
+	for i := range num {
+		num[i] = -1
+	}
+	var order []int32
+	visit := func(s int32) int32 {
+		if b := block[s]; num[b] < 0 {
+			num[b] = int32(len(order))
+			order = append(order, s)
+		}
+		return num[block[s]]
+	}
+	visit(0)
+	newStarts := make([]int32, len(starts))
+	for i, s := range starts {
+		newStarts[i] = visit(s)
+	}
+	for i := 0; i < len(order); i++ {
+		for _, t := range d.row(order[i]) {
+			visit(t)
 		}
 	}
-	d.n.seed = seed
-	t := dead
-	if len(seed) > 0 {
-		t = d.state(seed)
+	m := &dfa{nclass: d.nclass, next: make([]int32, len(order)*d.nclass), accept: make([]int16, len(order))}
+	for i, s := range order {
+		m.accept[i] = d.accept[s]
+		for c, t := range d.row(s) {
+			m.next[i*d.nclass+c] = num[block[t]]
+		}
 	}
-	s.next[c].Store(t)
-	return t
+	return m, newStarts
 }
