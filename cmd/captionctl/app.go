@@ -10,6 +10,7 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/captionctl/captionctl/internal/badinput"
+	"github.com/captionctl/captionctl/model"
 )
 
 // Exit codes: part of the command-line contract, never renumbered.
@@ -126,6 +127,7 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 
 func exitCode(ctx context.Context, err error) int {
 	var bad *badinput.Error
+	var badWeights *model.WeightsError
 	var usage usageError
 	switch {
 	case err == nil:
@@ -134,7 +136,7 @@ func exitCode(ctx context.Context, err error) int {
 		return exitInterrupted
 	case errors.As(err, &usage):
 		return exitUsage
-	case errors.As(err, &bad):
+	case errors.As(err, &bad), errors.As(err, &badWeights):
 		return exitBadInput
 	}
 	return exitFailure

@@ -13,10 +13,11 @@ import (
 func dataCommand() *cli.Command {
 	return &cli.Command{
 		Name:  "data",
-		Usage: "prepare datasets: tokenized splits and vocabulary",
+		Usage: "prepare datasets: synthetic data, tokenized splits and vocabulary, image features",
 		Subcommands: []*cli.Command{
 			dataSynthCommand(),
 			dataPrepareCommand(),
+			dataFeaturesCommand(),
 		},
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {
