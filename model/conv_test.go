@@ -45,14 +45,15 @@ func directConv(src activation, w, bias []float32, cout, k, stride, pad int, res
 }
 
 // TestConvPaths checks each way a convolution can run — Winograd (3×3
-// stride 1), im2col (3×3 stride 2, 7×7), direct 1×1 and strided 1×1 — with
-// every engine, on odd and even maps, with and without residual, against
-// the float64 definition, with 1 and 3 threads.
+// stride 1) by chunks and by phases, im2col (3×3 stride 2, 7×7), direct
+// 1×1 and strided 1×1 — with every engine, on odd and even maps, with and
+// without residual, against the float64 definition, with 1 and 3 threads.
 func TestConvPaths(t *testing.T) {
 	rng := rand.New(rand.NewPCG(11, 12))
 	for _, engine := range gemmEngines() {
 		for _, tc := range []struct{ cin, cout, k, stride, h, w int }{
 			{16, 32, 3, 1, 7, 7}, {64, 64, 3, 1, 13, 9}, {32, 64, 3, 1, 2, 3}, {16, 32, 3, 1, 1, 1},
+			{256, 256, 3, 1, 5, 6}, // by phases
 			{32, 32, 3, 2, 7, 8}, {3, 64, 7, 2, 15, 12}, {64, 96, 1, 1, 5, 6}, {32, 64, 1, 2, 7, 7},
 		} {
 			for _, withRes := range []bool{false, true} {
@@ -62,10 +63,13 @@ func TestConvPaths(t *testing.T) {
 					w := randSlice(rng, tc.k*tc.k*tc.cin*tc.cout)
 					bias := randSlice(rng, tc.cout)
 					l := newConvLayer("test", engine, tc.cin, tc.cout, tc.k, tc.k, tc.stride, pad, w, bias)
+					const n = 2
 					if (l.wino != nil) != (tc.k == 3 && tc.stride == 1) {
 						t.Fatalf("%s: winograd %v", name, l.wino != nil)
 					}
-					const n = 2
+					if phases := l.wino != nil && winogradByPhases(n*((tc.h+1)/2)*((tc.w+1)/2), tc.cin, tc.cout); tc.cin == 256 && !phases || tc.h == 13 && phases {
+						t.Fatalf("%s: schedule by phases %v", name, phases)
+					}
 					src := activation{data: randSlice(rng, paddedRows(n*tc.h*tc.w)*tc.cin), n: n, h: tc.h, w: tc.w, c: tc.cin}
 					oh, ow := l.outSize(tc.h, tc.w)
 					var res []float32

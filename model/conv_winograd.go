@@ -99,8 +99,7 @@ func (l *convLayer) forwardWinograd(r *runner, src activation, dst, res []float3
 	tiles := src.n * th * tw
 	cin, cout := l.cin, l.cout
 	chunk := winogradTiles(cin, cout)
-	chunks := (tiles + chunk - 1) / chunk
-	if 2*tiles*(cin+cout) >= chunks*cin*cout {
+	if !winogradByPhases(tiles, cin, cout) {
 		r.rowTasks(tiles, gemmMR, chunk, func(worker, t0, t1 int) {
 			rows := paddedRows(t1 - t0)
 			buf := r.scratch(worker, rows*16*(cin+cout)+16*cin+4*cout)
@@ -127,6 +126,15 @@ func (l *convLayer) forwardWinograd(r *runner, src activation, dst, res []float3
 		l.winogradOut(src, t0, t1, m[t0*16*cout:], dst, res, relu, r.scratch(worker, 16*cin+4*cout))
 	})
 	return out
+}
+
+// winogradByPhases chooses the schedule by the floats each moves through
+// memory per ξ: the phases write and read V and M once, 2·tiles·(cin +
+// cout); the chunks read U_ξ once per chunk, chunks·cin·cout.
+func winogradByPhases(tiles, cin, cout int) bool {
+	chunk := winogradTiles(cin, cout)
+	chunks := (tiles + chunk - 1) / chunk
+	return 2*tiles*(cin+cout) < chunks*cin*cout
 }
 
 // winogradTiles is how many tiles one task of the chunked schedule takes:

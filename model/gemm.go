@@ -15,8 +15,9 @@ import (
 // input itself for a 1×1 stride-1 convolution, an im2col copy otherwise),
 // B the k×n folded weights (k = kh·kw·cin, n = cout), bias one value per
 // column, R an optional residual m×n matrix and act the identity or ReLU.
-// A gemmEngine computes them; which one runs is decided once, at start-up,
-// by the build and the CPU (selectGemm).
+// (3×3 stride-1 convolutions become 16 such products of transformed
+// tiles: conv_winograd.go.) A gemmEngine computes them; which one runs is
+// decided once, at start-up, by the build and the CPU (selectGemm).
 
 // Tile sizes of the tiled engine (the AVX-512 micro-kernel).
 const (
@@ -71,10 +72,11 @@ func paddedRows(m int) int { return (m + gemmMR - 1) / gemmMR * gemmMR }
 // selectGemm returns the fastest engine this build and CPU offer: the
 // AVX-512 kernel when the CPU has it (any build but -tags purego), else
 // OpenBLAS (-tags openblas), else gonum's pure-Go Sgemm. The AVX-512 kernel
-// comes before OpenBLAS because it is faster on the encoder's shapes:
-// measured on this project's 2-core AMD EPYC (Zen 5), ResNet-50's layers run
-// at 160–200 GFLOP/s per core with it and 80–95 with OpenBLAS 0.3.21
-// (whose cblas_sgemm repacks the weights on every call).
+// comes before OpenBLAS because it is faster on the encoder's shapes: on
+// this project's 2-core AMD EPYC, ResNet-50 (batch 8, 2 threads) ran at 43
+// images/s with it and 19 with every product on OpenBLAS 0.3.21's
+// cblas_sgemm, which repacks the weights on every call and runs the
+// narrow products (64–128 columns) below half its peak.
 func selectGemm() gemmEngine {
 	switch {
 	case avx512Gemm != nil:
@@ -143,37 +145,42 @@ func (e *blasEngine) mul(m int, a []float32, lda int, b *weightsMat, c []float32
 	applyEpilogue(m, b.n, c, ldc, ep)
 }
 
-// applyEpilogue adds bias and residual to C in place and applies ReLU.
+// applyEpilogue adds bias and residual to C in place and applies ReLU, in
+// one pass per row.
 func applyEpilogue(m, n int, c []float32, ldc int, ep *epilogue) {
 	if ep.bias == nil && ep.res == nil && !ep.relu {
 		return
 	}
+	zeros := make([]float32, n) // stands in for a missing bias or residual
+	bias := zeros
+	if ep.bias != nil {
+		bias = ep.bias[:n]
+	}
 	for i := range m {
 		row := c[i*ldc : i*ldc+n]
-		if ep.bias != nil {
-			bias := ep.bias[:n]
-			for j := range row {
-				row[j] += bias[j]
-			}
-		}
+		res := zeros
 		if ep.res != nil {
-			res := ep.res[i*ep.ldr : i*ep.ldr+n]
-			for j := range row {
-				row[j] += res[j]
-			}
+			res = ep.res[i*ep.ldr : i*ep.ldr+n]
 		}
 		if ep.relu {
 			for j, v := range row {
-				if v < 0 {
-					row[j] = 0
+				v = v + bias[j] + res[j]
+				if v < 0 { // NaN kept, as PyTorch's relu
+					v = 0
 				}
+				row[j] = v
+			}
+		} else {
+			for j, v := range row {
+				row[j] = v + bias[j] + res[j]
 			}
 		}
 	}
 }
 
-// gonumGemm is gonum's pure-Go Sgemm (SSE assembly for its inner loops on
-// amd64, plain Go elsewhere): the engine of last resort.
+// gonumGemm is gonum's Sgemm (pure Go, with gonum's own SSE assembly for
+// its inner loops on amd64 unless built with -tags noasm): the engine of
+// last resort, about a tenth of the AVX-512 kernel's speed.
 var gonumGemm gemmEngine = &blasEngine{
 	id:   "gonum",
 	rows: 384,

@@ -348,7 +348,7 @@ func genMaxPool() {
 	p("\tVMOVUPS (R10), Z1")
 	p("\tVMAXPS Z1, Z0, Z2")
 	p("\tVMAXPS Z0, Z1, Z3")
-	p("\tVORPS Z2, Z3, Z0")
+	p("\tVPORD Z2, Z3, Z0") // VPORD: AVX512F (VORPS on zmm needs DQ)
 	p("\tADDQ BX, R10")
 	p("\tDECQ R11")
 	p("\tJNE maxcol")

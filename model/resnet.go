@@ -44,7 +44,7 @@ func (c EncoderConfig) Validate() error {
 		return fmt.Errorf("--grid must be 7 or 14, got %d", c.Grid)
 	}
 	if c.ImageSize < 32 || c.ImageSize > 2048 {
-		return fmt.Errorf("encoder image size must be between 32 and 2048 pixels, got %d", c.ImageSize)
+		return fmt.Errorf("--image-size must be between 32 and 2048 pixels, got %d", c.ImageSize)
 	}
 	if c.Threads < 0 {
 		return fmt.Errorf("encoder threads must be ≥ 0 (0: GOMAXPROCS), got %d", c.Threads)
