@@ -17,7 +17,7 @@ import (
 
 	"github.com/captionctl/captionctl/internal/atomicfile"
 	"github.com/captionctl/captionctl/internal/badinput"
-	"github.com/captionctl/captionctl/model/tensorfile"
+	"github.com/captionctl/captionctl/internal/tensorfile"
 	"github.com/captionctl/captionctl/progress"
 )
 

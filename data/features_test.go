@@ -12,7 +12,7 @@ import (
 	"testing"
 
 	"github.com/captionctl/captionctl/internal/badinput"
-	"github.com/captionctl/captionctl/model/tensorfile"
+	"github.com/captionctl/captionctl/internal/tensorfile"
 )
 
 // quadrantEncoder is a stand-in encoder: the mean of each input channel over

@@ -8,7 +8,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/captionctl/captionctl/model/tensorfile"
+	"github.com/captionctl/captionctl/internal/tensorfile"
 )
 
 // bnEps is torchvision's BatchNorm2d epsilon.

@@ -11,7 +11,7 @@ import (
 	"sync"
 	"testing"
 
-	"github.com/captionctl/captionctl/model/tensorfile"
+	"github.com/captionctl/captionctl/internal/tensorfile"
 )
 
 // relTol is the parity bound with PyTorch: max |Δ| ≤ relTol · max |ref|.

@@ -1,6 +1,6 @@
 #!/usr/bin/python3
-"""Writes the fixtures under model/tensorfile/testdata that the Go package
-model/tensorfile is tested against. Needs Debian's python3-torch (1.13) and,
+"""Writes the fixtures under internal/tensorfile/testdata that the Go package
+internal/tensorfile is tested against. Needs Debian's python3-torch (1.13) and,
 for --resnet, python3-torchvision (0.14). Nothing is downloaded.
 
     /usr/bin/python3 tools/make_tensorfile_fixtures.py
@@ -28,7 +28,7 @@ as resnet18.pth (zip), resnet18-legacy.pth and resnet18.safetensors (~45 MB
 each) into the given directory; the Go test TestResNet18 reads them when
 TENSORFILE_RESNET_DIR names that directory:
 
-    TENSORFILE_RESNET_DIR=/tmp/tensorfile-resnet18 go test ./model/tensorfile/ -run ResNet18 -v
+    TENSORFILE_RESNET_DIR=/tmp/tensorfile-resnet18 go test ./internal/tensorfile/ -run ResNet18 -v
 """
 import argparse
 import collections
@@ -42,7 +42,7 @@ import sys
 import numpy as np
 import torch
 
-OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "model", "tensorfile", "testdata")
+OUT = os.path.join(os.path.dirname(os.path.abspath(__file__)), "..", "internal", "tensorfile", "testdata")
 
 DTYPES = {
     torch.float64: ("F64", 8), torch.float32: ("F32", 4), torch.float16: ("F16", 2),

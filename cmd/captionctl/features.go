@@ -9,8 +9,8 @@ import (
 	"github.com/urfave/cli/v2"
 
 	"github.com/captionctl/captionctl/data"
+	"github.com/captionctl/captionctl/internal/tensorfile"
 	"github.com/captionctl/captionctl/model"
-	"github.com/captionctl/captionctl/model/tensorfile"
 )
 
 // chwEncoder tells the feature store that model.Encoder takes NCHW input.

@@ -12,7 +12,7 @@ import (
 // files are 45 MB each, so they are not committed; make them and run with
 //
 //	/usr/bin/python3 tools/make_tensorfile_fixtures.py --resnet /tmp/tensorfile-resnet18
-//	TENSORFILE_RESNET_DIR=/tmp/tensorfile-resnet18 go test ./model/tensorfile/ -run ResNet18 -v
+//	TENSORFILE_RESNET_DIR=/tmp/tensorfile-resnet18 go test ./internal/tensorfile/ -run ResNet18 -v
 func TestResNet18(t *testing.T) {
 	dir := os.Getenv("TENSORFILE_RESNET_DIR")
 	if dir == "" {

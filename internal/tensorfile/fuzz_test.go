@@ -12,7 +12,7 @@ import (
 // allocates beyond the input's size times a small factor), and whatever it
 // returns is well-formed and survives a safetensors round trip.
 //
-//	go test ./model/tensorfile/ -run '^$' -fuzz FuzzLoad -fuzztime 1m
+//	go test ./internal/tensorfile/ -run '^$' -fuzz FuzzLoad -fuzztime 1m
 func FuzzLoad(f *testing.F) {
 	seeds, _ := filepath.Glob("testdata/*")
 	for _, path := range seeds {
