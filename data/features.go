@@ -317,7 +317,8 @@ func verifyShard(path string, p shardPlan, identity string) (ShardInfo, []Droppe
 		return bad("not a captionctl feature shard")
 	}
 	if m.Identity != identity {
-		return bad("made by another encoder or preprocessing (%s), not %s", m.Identity, identity)
+		return ShardInfo{}, nil, false, badinput.Errorf(path, "made by another encoder or preprocessing (%s), not %s; a feature store holds one encoder's features: remove %s, or prepare a copy of the dataset, to extract these",
+			m.Identity, identity, filepath.Dir(path))
 	}
 	ids, feats := tensors["image_ids"], tensors["features"]
 	if ids == nil || feats == nil {
