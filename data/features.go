@@ -167,7 +167,7 @@ func ExtractFeatures(ctx context.Context, cfg FeaturesConfig, enc FeatureEncoder
 	}
 
 	res := &FeaturesResult{}
-	var todo []shardPlan
+	var pending []shardPlan
 	var done []ShardInfo
 	var skipped []Dropped
 	rep.Start("verifying shards", int64(len(plans)))
@@ -185,19 +185,19 @@ func ExtractFeatures(ctx context.Context, cfg FeaturesConfig, enc FeatureEncoder
 		case cfg.Shards > 1 && k%cfg.Shards != cfg.Shard:
 			res.Left++
 		default:
-			todo = append(todo, p)
+			pending = append(pending, p)
 		}
 		rep.Add(1)
 	}
 	rep.Done()
 
 	total := 0
-	for _, p := range todo {
+	for _, p := range pending {
 		total += len(p.images)
 	}
 	rep.Start("encoding images", int64(total))
 	ex := newExtractor(ctx, cfg, enc, rep)
-	for _, p := range todo {
+	for _, p := range pending {
 		info, sk, err := ex.shard(dir, p, string(identity))
 		if err != nil {
 			rep.Done()
