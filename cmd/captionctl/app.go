@@ -101,7 +101,11 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 
 func setUsageErrors(cmd *cli.Command) {
 	cmd.OnUsageError = onUsageError
-	cmd.CustomHelpTemplate = cli.CommandHelpTemplate + "\n" + exitCodesHelp + "\n"
+	template := cli.CommandHelpTemplate
+	if len(cmd.Subcommands) > 0 {
+		template = cli.SubcommandHelpTemplate
+	}
+	cmd.CustomHelpTemplate = template + "\n" + exitCodesHelp + "\n"
 	for _, sub := range cmd.Subcommands {
 		setUsageErrors(sub)
 	}

@@ -54,6 +54,7 @@ func TestCommandLine(t *testing.T) {
 	}{
 		{"version", []string{"--version"}, 0, `^captionctl version \S+`, `^$`},
 		{"help lists exit codes", []string{"--help"}, 0, `(?s)eval.*EXIT CODES.*130`, `^$`},
+		{"data help lists its commands", []string{"data", "--help"}, 0, `(?s)synth .*prepare .*features .*EXIT CODES`, `^$`},
 		{"eval help", []string{"eval", "--help"}, 0, `(?s)--refs.*--meteor-paraphrase.*EXIT CODES`, `^$`},
 		{"licenses", []string{"licenses"}, 0, `(?s)Meteor 1\.5.*Lesser.*WordNet 3\.0 Copyright 2006 by Princeton`, `^$`},
 		{"unknown command", []string{"frobnicate"}, 2, `^$`, `unknown command "frobnicate"`},

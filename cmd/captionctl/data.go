@@ -12,8 +12,9 @@ import (
 
 func dataCommand() *cli.Command {
 	return &cli.Command{
-		Name:  "data",
-		Usage: "prepare datasets: synthetic data, tokenized splits and vocabulary, image features",
+		Name:            "data",
+		Usage:           "prepare datasets: synthetic data, tokenized splits and vocabulary, image features",
+		HideHelpCommand: true,
 		Subcommands: []*cli.Command{
 			dataSynthCommand(),
 			dataPrepareCommand(),
