@@ -1,0 +1,93 @@
+// Package train trains the caption decoder on cached image features with
+// teacher forcing: batches of (image, caption) pairs grouped by caption
+// length, the loss of model.DecoderParams, Adam with gradient clipping.
+//
+// This is a first increment of the training loop: validation by decoding,
+// learning-rate decay, early stopping, checkpoints and resume are still to
+// come.
+package train
+
+import (
+	"fmt"
+	"math"
+
+	"github.com/captionctl/captionctl/model"
+)
+
+// Config is the typed training configuration; field comments name the
+// `captionctl train` flag that sets each.
+type Config struct {
+	Arch         string  // --arch: model.ArchAttention or model.ArchShowTell
+	EmbedDim     int     // --embed-dim
+	AttentionDim int     // --attention-dim
+	HiddenDim    int     // --hidden-dim
+	Epochs       int     // --epochs
+	Batch        int     // --batch: captions per batch
+	LR           float64 // --lr: Adam learning rate
+	GradClip     float64 // --grad-clip: clip each gradient element to ±GradClip; 0 disables
+	AlphaC       float64 // --alpha-c: weight of the doubly stochastic attention penalty
+	Dropout      float64 // --dropout: probability of zeroing an element of h_t
+	Seed         uint64  // --seed: initial weights, shuffling and dropout
+	MaxSteps     int     // --max-steps: stop after this many batches in all; 0: no limit
+	// PoolBatches is how many batches' worth of shuffled pairs are sorted
+	// by caption length together before being cut into batches.
+	PoolBatches int
+}
+
+// DefaultConfig returns the defaults of issue 5 (the sgrvinod tutorial's
+// hyper-parameters).
+func DefaultConfig() Config {
+	d := model.DefaultDecoderConfig()
+	return Config{
+		Arch:         d.Arch,
+		EmbedDim:     d.EmbedDim,
+		AttentionDim: d.AttentionDim,
+		HiddenDim:    d.HiddenDim,
+		Epochs:       20,
+		Batch:        32,
+		LR:           4e-4,
+		GradClip:     5,
+		AlphaC:       1,
+		Dropout:      0.5,
+		Seed:         1,
+		MaxSteps:     0,
+		PoolBatches:  100,
+	}
+}
+
+// Validate reports the first invalid field, naming its flag.
+func (c Config) Validate() error {
+	switch {
+	case c.Epochs < 1:
+		return fmt.Errorf("--epochs must be ≥ 1, got %d", c.Epochs)
+	case c.Batch < 1:
+		return fmt.Errorf("--batch must be ≥ 1, got %d", c.Batch)
+	case !(c.LR > 0) || math.IsInf(c.LR, 1):
+		return fmt.Errorf("--lr must be a finite number > 0, got %v", c.LR)
+	case !(c.GradClip >= 0) || math.IsInf(c.GradClip, 1):
+		return fmt.Errorf("--grad-clip must be a finite number ≥ 0 (0 disables clipping), got %v", c.GradClip)
+	case c.MaxSteps < 0:
+		return fmt.Errorf("--max-steps must be ≥ 0 (0: no limit), got %d", c.MaxSteps)
+	case c.PoolBatches < 1:
+		return fmt.Errorf("pool batches must be ≥ 1, got %d", c.PoolBatches)
+	}
+	// The decoder's own fields (--arch, dims, --dropout, --alpha-c) are
+	// checked by its Validate with placeholder data sizes.
+	d := c.decoderConfig(5, 1, 1)
+	return d.Validate()
+}
+
+// decoderConfig is the decoder configuration for data of the given sizes.
+func (c Config) decoderConfig(vocab, channels, cells int) model.DecoderConfig {
+	return model.DecoderConfig{
+		Arch:         c.Arch,
+		VocabSize:    vocab,
+		FeatureDim:   channels,
+		GridCells:    cells,
+		EmbedDim:     c.EmbedDim,
+		AttentionDim: c.AttentionDim,
+		HiddenDim:    c.HiddenDim,
+		Dropout:      c.Dropout,
+		AlphaC:       c.AlphaC,
+	}
+}

@@ -1,0 +1,204 @@
+package train
+
+import (
+	"context"
+	"fmt"
+	"math"
+	"math/rand/v2"
+	"path/filepath"
+	"time"
+
+	"github.com/captionctl/captionctl/data"
+	"github.com/captionctl/captionctl/model"
+	"github.com/captionctl/captionctl/progress"
+	"gorgonia.org/tensor"
+)
+
+// ErrNonFiniteLoss stops a run whose loss became NaN or ±Inf at Step (the
+// 1-based count of batches run).
+type ErrNonFiniteLoss struct {
+	Step int
+	Loss float64
+}
+
+func (e ErrNonFiniteLoss) Error() string {
+	return fmt.Sprintf("training diverged: loss %v at step %d; try a lower --lr or --grad-clip", e.Loss, e.Step)
+}
+
+// EpochStats summarises one epoch (possibly cut short by MaxSteps).
+type EpochStats struct {
+	Epoch    int     // 1-based
+	Loss     float64 // mean of the batch losses
+	Batches  int
+	Captions int
+	Seconds  float64
+}
+
+// EpochReporter is an optional extension of progress.Reporter: when the
+// Reporter given to Train implements it, Epoch receives each epoch's
+// statistics as the epoch ends.
+type EpochReporter interface {
+	Epoch(EpochStats)
+}
+
+// Result is what Train did.
+type Result struct {
+	Config  Config
+	Decoder model.DecoderConfig
+	Params  *model.DecoderParams
+	Vocab   *data.Vocab
+	Epochs  []EpochStats
+	Steps   int // batches run in all
+	Pairs   int // (image, caption) pairs per epoch
+	// Skipped counts train images without features (skipped by the
+	// feature extractor), left out of training.
+	Skipped int
+}
+
+// Train trains a decoder on dataDir's train split (vocab.json, train.jsonl
+// and the feature store). It stops after cfg.Epochs epochs, after
+// cfg.MaxSteps batches, or when ctx is done (returning ctx's error with the
+// result so far).
+func Train(ctx context.Context, cfg Config, dataDir string, rep progress.Reporter) (*Result, error) {
+	if err := cfg.Validate(); err != nil {
+		return nil, err
+	}
+	rep = progress.Or(rep)
+	vocab, err := data.ReadVocab(filepath.Join(dataDir, "vocab.json"))
+	if err != nil {
+		return nil, err
+	}
+	images, err := data.ReadSplit(filepath.Join(dataDir, data.SplitFile("train")))
+	if err != nil {
+		return nil, err
+	}
+	feats, err := data.LoadFeatures(dataDir, "train")
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Config: cfg, Vocab: vocab}
+	var imageIDs []int64
+	var pairs []Pair
+	for _, im := range images {
+		if !feats.Has(im.ImageID) {
+			res.Skipped++
+			continue
+		}
+		for _, toks := range im.Tokens {
+			ids := make([]int, 0, len(toks)+2)
+			ids = append(ids, data.StartID)
+			ids = append(ids, vocab.Encode(toks)...)
+			ids = append(ids, data.EndID)
+			pairs = append(pairs, Pair{Image: len(imageIDs), Caption: ids})
+		}
+		imageIDs = append(imageIDs, im.ImageID)
+	}
+	if len(pairs) == 0 {
+		return nil, fmt.Errorf("train split of %s has no caption with features", dataDir)
+	}
+	res.Pairs = len(pairs)
+
+	dcfg := cfg.decoderConfig(vocab.Len(), feats.Channels, feats.Cells)
+	if err := dcfg.Validate(); err != nil {
+		return nil, fmt.Errorf("decoder for %s: %w", dataDir, err)
+	}
+	res.Decoder = dcfg
+	// One stream for everything random, in a fixed order: initial weights,
+	// then per epoch the batch order, then per batch the dropout masks.
+	rng := rand.New(rand.NewPCG(cfg.Seed, 0x63617074696f6e)) // "caption"
+	params, err := model.NewDecoderParams(dcfg, tensor.Float32, rng)
+	if err != nil {
+		return nil, err
+	}
+	res.Params = params
+	opt := NewAdam(params.Tensors(), cfg.LR, cfg.GradClip)
+
+	graphs := map[int]*model.DecoderTrainGraph{} // by steps; batch is fixed
+	defer func() {
+		for _, g := range graphs {
+			g.Close()
+		}
+	}()
+	B, size := cfg.Batch, feats.Size()
+	featBuf := tensor.New(tensor.Of(tensor.Float32), tensor.WithShape(B, feats.Cells, feats.Channels))
+	captions := make([][]int, 0, B)
+
+	for epoch := 1; epoch <= cfg.Epochs; epoch++ {
+		batches := MakeBatches(pairs, B, cfg.PoolBatches, rng)
+		rep.Start(fmt.Sprintf("epoch %d/%d", epoch, cfg.Epochs), int64(len(batches)))
+		start := time.Now()
+		st := EpochStats{Epoch: epoch}
+		var sum float64
+		stop := false
+		for _, b := range batches {
+			if err := ctx.Err(); err != nil {
+				rep.Done()
+				return res, err
+			}
+			if cfg.MaxSteps > 0 && res.Steps >= cfg.MaxSteps {
+				stop = true
+				break
+			}
+			tg := graphs[b.Steps]
+			if tg == nil {
+				if tg, err = model.NewDecoderTrainGraph(params, B, b.Steps); err != nil {
+					rep.Done()
+					return res, err
+				}
+				graphs[b.Steps] = tg
+			}
+			fd := featBuf.Float32s()
+			clear(fd)
+			captions = captions[:0]
+			for row, pi := range b.Pairs {
+				p := pairs[pi]
+				if err := feats.Fill(fd[row*size:(row+1)*size], imageIDs[p.Image]); err != nil {
+					rep.Done()
+					return res, err
+				}
+				captions = append(captions, p.Caption)
+			}
+			if err := tg.SetBatch(featBuf, captions); err != nil {
+				rep.Done()
+				return res, err
+			}
+			tg.SetDropout(rng)
+			loss, err := tg.Run()
+			if err != nil {
+				rep.Done()
+				return res, err
+			}
+			res.Steps++
+			if math.IsNaN(loss.Loss) || math.IsInf(loss.Loss, 0) {
+				rep.Done()
+				return res, ErrNonFiniteLoss{Step: res.Steps, Loss: loss.Loss}
+			}
+			grads, err := tg.Grads()
+			if err != nil {
+				rep.Done()
+				return res, err
+			}
+			if err := opt.Update(grads); err != nil {
+				rep.Done()
+				return res, err
+			}
+			sum += loss.Loss
+			st.Batches++
+			st.Captions += loss.Captions
+			rep.Add(1)
+		}
+		rep.Done()
+		if st.Batches > 0 {
+			st.Loss = sum / float64(st.Batches)
+			st.Seconds = time.Since(start).Seconds()
+			res.Epochs = append(res.Epochs, st)
+			if er, ok := rep.(EpochReporter); ok {
+				er.Epoch(st)
+			}
+		}
+		if stop {
+			break
+		}
+	}
+	return res, nil
+}
