@@ -84,6 +84,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 			dataCommand(),
 			evalCommand(),
 			licensesCommand(),
+			trainCommand(),
 		},
 		Action: func(c *cli.Context) error {
 			if c.Args().Present() {

@@ -1,0 +1,246 @@
+package main
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+
+	"github.com/urfave/cli/v2"
+
+	"github.com/captionctl/captionctl/data"
+	"github.com/captionctl/captionctl/internal/atomicfile"
+	"github.com/captionctl/captionctl/internal/badinput"
+	"github.com/captionctl/captionctl/model"
+	"github.com/captionctl/captionctl/progress"
+	"github.com/captionctl/captionctl/train"
+)
+
+// Files of a training run directory (DESIGN.md §3).
+const (
+	runModelFile  = "model.safetensors"
+	runConfigFile = "config.json"
+	runLogFile    = "log.jsonl"
+)
+
+func trainCommand() *cli.Command {
+	def := train.DefaultConfig()
+	return &cli.Command{
+		Name:  "train",
+		Usage: "train a caption decoder (Show, Attend and Tell) on a prepared dataset's cached features",
+		UsageText: "captionctl train --data DIR --out RUNDIR [options]\n\n" +
+			"   captionctl train --data P --out runs/r1\n" +
+			"   captionctl train --data P --out runs/st --arch showtell --epochs 10",
+		Description: "Trains the decoder with teacher forcing on every (image, caption) pair of the train split, batched by\n" +
+			"caption length, with Adam and gradient clipping, on the features made by 'captionctl data features'.\n" +
+			"Writes to RUNDIR: model.safetensors (the model after the last epoch; there is no validation yet, so\n" +
+			"no 'best' model), config.json (the effective configuration) and log.jsonl (one line per epoch).\n" +
+			"Every file is written atomically. The same seed gives the same numbers.",
+		Flags: []cli.Flag{
+			&cli.StringFlag{Name: "data", Usage: "prepared dataset `DIR` with features", Category: "Input"},
+			&cli.StringFlag{Name: "out", Usage: "run `DIR` to write the model, config and log to", Category: "Output"},
+			&cli.StringFlag{Name: "arch", Value: def.Arch, Usage: "decoder `ARCH`: attention or showtell", Category: "Model"},
+			&cli.IntFlag{Name: "embed-dim", Value: def.EmbedDim, Usage: "word embedding size `N`", Category: "Model"},
+			&cli.IntFlag{Name: "attention-dim", Value: def.AttentionDim, Usage: "attention MLP size `N`", Category: "Model"},
+			&cli.IntFlag{Name: "hidden-dim", Value: def.HiddenDim, Usage: "LSTM state size `N`", Category: "Model"},
+			&cli.Float64Flag{Name: "dropout", Value: def.Dropout, Usage: "dropout probability `P` in [0, 1)", Category: "Model"},
+			&cli.IntFlag{Name: "epochs", Value: def.Epochs, Usage: "`N` passes over the train split", Category: "Training"},
+			&cli.IntFlag{Name: "batch", Value: def.Batch, Usage: "`N` captions per batch", Category: "Training"},
+			&cli.Float64Flag{Name: "lr", Value: def.LR, Usage: "Adam learning rate `F`", Category: "Training"},
+			&cli.Float64Flag{Name: "grad-clip", Value: def.GradClip, Usage: "clip each gradient element to ±`F` (0: no clipping)", Category: "Training"},
+			&cli.Float64Flag{Name: "alpha-c", Value: def.AlphaC, Usage: "weight `F` of the doubly stochastic attention penalty", Category: "Training"},
+			&cli.Uint64Flag{Name: "seed", Value: def.Seed, Usage: "`SEED` of the initial weights, shuffling and dropout", Category: "Training"},
+			&cli.IntFlag{Name: "max-steps", Value: def.MaxSteps, Usage: "stop after `N` batches in all (0: no limit)", Category: "Training"},
+			quietFlag(),
+		},
+		Action: func(c *cli.Context) error {
+			if c.Args().Present() {
+				return usagef("train takes no arguments, got %q", c.Args().First())
+			}
+			dataDir, out := c.String("data"), c.String("out")
+			if dataDir == "" {
+				return usagef("--data DIR is required: a dataset made by 'captionctl data prepare' and 'captionctl data features'")
+			}
+			if out == "" {
+				return usagef("--out RUNDIR is required: the directory to write the model, config and log to")
+			}
+			cfg := def
+			cfg.Arch = c.String("arch")
+			cfg.EmbedDim, cfg.AttentionDim, cfg.HiddenDim = c.Int("embed-dim"), c.Int("attention-dim"), c.Int("hidden-dim")
+			cfg.Dropout, cfg.AlphaC = c.Float64("dropout"), c.Float64("alpha-c")
+			cfg.Epochs, cfg.Batch, cfg.MaxSteps = c.Int("epochs"), c.Int("batch"), c.Int("max-steps")
+			cfg.LR, cfg.GradClip, cfg.Seed = c.Float64("lr"), c.Float64("grad-clip"), c.Uint64("seed")
+			if err := cfg.Validate(); err != nil {
+				return usageError{err}
+			}
+			if _, err := os.Stat(filepath.Join(out, runModelFile)); err == nil {
+				return usagef("%s already holds a trained model (%s): choose another --out or remove it", out, runModelFile)
+			}
+			return runTrain(c, cfg, dataDir, out)
+		},
+	}
+}
+
+// runConfig is RUNDIR/config.json.
+type runConfig struct {
+	Data         string  `json:"data"`
+	Arch         string  `json:"arch"`
+	EmbedDim     int     `json:"embed_dim"`
+	AttentionDim int     `json:"attention_dim"`
+	HiddenDim    int     `json:"hidden_dim"`
+	Dropout      float64 `json:"dropout"`
+	AlphaC       float64 `json:"alpha_c"`
+	Epochs       int     `json:"epochs"`
+	Batch        int     `json:"batch"`
+	LR           float64 `json:"lr"`
+	GradClip     float64 `json:"grad_clip"`
+	Seed         uint64  `json:"seed"`
+	MaxSteps     int     `json:"max_steps"`
+	PoolBatches  int     `json:"pool_batches"`
+	// Decoder is the decoder configuration with the data's sizes, as saved
+	// in the model file; absent until the data has been read.
+	Decoder *model.DecoderConfig `json:"decoder,omitempty"`
+}
+
+func newRunConfig(cfg train.Config, dataDir string) runConfig {
+	return runConfig{
+		Data: dataDir, Arch: cfg.Arch, EmbedDim: cfg.EmbedDim, AttentionDim: cfg.AttentionDim, HiddenDim: cfg.HiddenDim,
+		Dropout: cfg.Dropout, AlphaC: cfg.AlphaC, Epochs: cfg.Epochs, Batch: cfg.Batch, LR: cfg.LR,
+		GradClip: cfg.GradClip, Seed: cfg.Seed, MaxSteps: cfg.MaxSteps, PoolBatches: cfg.PoolBatches,
+	}
+}
+
+// logLine is one line of RUNDIR/log.jsonl.
+type logLine struct {
+	Epoch    int     `json:"epoch"`
+	Loss     float64 `json:"loss"`
+	Batches  int     `json:"batches"`
+	Captions int     `json:"captions"`
+	Seconds  float64 `json:"seconds"`
+}
+
+// epochLog is the reporter given to train.Train: it forwards progress to
+// the bar, prints a line per epoch on stderr and rewrites log.jsonl
+// (atomically) as each epoch ends.
+type epochLog struct {
+	progress.Reporter
+	stderr io.Writer
+	quiet  bool
+	path   string
+	lines  []logLine
+	err    error
+}
+
+func (l *epochLog) Epoch(st train.EpochStats) {
+	l.lines = append(l.lines, logLine{Epoch: st.Epoch, Loss: st.Loss, Batches: st.Batches, Captions: st.Captions, Seconds: st.Seconds})
+	if !l.quiet {
+		fmt.Fprintf(l.stderr, "epoch %d: loss %.4f, %d batches, %d captions, %.1fs\n", st.Epoch, st.Loss, st.Batches, st.Captions, st.Seconds)
+	}
+	if err := l.write(); err != nil && l.err == nil {
+		l.err = err
+	}
+}
+
+func (l *epochLog) write() error {
+	return atomicfile.Write(l.path, 0o644, func(w io.Writer) error {
+		enc := json.NewEncoder(w)
+		for _, line := range l.lines {
+			if err := enc.Encode(line); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+func writeJSONFile(path string, v any) error {
+	return atomicfile.Write(path, 0o644, func(w io.Writer) error {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(v)
+	})
+}
+
+// readFeaturesIdentity returns the encoder identity of dataDir's features.
+func readFeaturesIdentity(dataDir string) (data.EncoderIdentity, error) {
+	path := filepath.Join(dataDir, data.FeaturesDir, data.ManifestFile)
+	raw, err := os.ReadFile(path)
+	if err != nil {
+		return data.EncoderIdentity{}, &badinput.Error{File: path, Msg: "cannot read: " + err.Error() + "; run 'captionctl data features' on this dataset first", Err: err}
+	}
+	var m data.FeaturesManifest
+	if err := json.Unmarshal(raw, &m); err != nil {
+		return data.EncoderIdentity{}, badinput.Errorf(path, "not a captionctl features manifest: %v", err)
+	}
+	return m.Identity, nil
+}
+
+func runTrain(c *cli.Context, cfg train.Config, dataDir, out string) error {
+	identity, err := readFeaturesIdentity(dataDir)
+	if err != nil {
+		return err
+	}
+	manifestSHA, err := data.SHA256File(filepath.Join(dataDir, data.ManifestFile))
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(out, 0o755); err != nil {
+		return err
+	}
+	rc := newRunConfig(cfg, dataDir)
+	configPath := filepath.Join(out, runConfigFile)
+	if err := writeJSONFile(configPath, rc); err != nil {
+		return err
+	}
+	quiet := c.Bool("quiet")
+	log := &epochLog{
+		Reporter: newReporter(c.App.ErrWriter, quiet), stderr: c.App.ErrWriter, quiet: quiet,
+		path: filepath.Join(out, runLogFile),
+	}
+	res, err := train.Train(c.Context, cfg, dataDir, log)
+	if err != nil {
+		return err
+	}
+	if log.err != nil {
+		return log.err
+	}
+	if len(res.Epochs) == 0 {
+		return errors.New("no batch was trained (--max-steps 0 epochs?): nothing to save")
+	}
+	if len(log.lines) == 0 { // an EpochReporter that was not called: write the log now
+		for _, st := range res.Epochs {
+			log.lines = append(log.lines, logLine{Epoch: st.Epoch, Loss: st.Loss, Batches: st.Batches, Captions: st.Captions, Seconds: st.Seconds})
+		}
+		if err := log.write(); err != nil {
+			return err
+		}
+	}
+	dec := res.Decoder
+	rc.Decoder = &dec
+	if err := writeJSONFile(configPath, rc); err != nil {
+		return err
+	}
+	last := res.Epochs[len(res.Epochs)-1]
+	m := &model.ModelFile{
+		Config: res.Decoder, Params: res.Params, Vocab: res.Vocab, Encoder: identity,
+		Provenance: model.Provenance{
+			DataManifestSHA256: manifestSHA, Seed: cfg.Seed, Epoch: last.Epoch, Steps: res.Steps,
+			Selection: "last", Metrics: map[string]float64{"train_loss": last.Loss},
+		},
+	}
+	modelPath := filepath.Join(out, runModelFile)
+	if err := model.SaveModel(modelPath, m); err != nil {
+		return err
+	}
+	w := c.App.Writer
+	fmt.Fprintf(w, "trained a %s decoder (%d parameters) on %d captions for %d epochs (%d steps): final loss %.4f\n",
+		res.Decoder.Arch, res.Params.Count(), res.Pairs, len(res.Epochs), res.Steps, last.Loss)
+	if res.Skipped > 0 {
+		fmt.Fprintf(w, "left out %d train images without features\n", res.Skipped)
+	}
+	fmt.Fprintf(w, "model (last epoch; no validation yet, so not 'best'): %s\n", modelPath)
+	fmt.Fprintf(w, "config: %s\nlog: %s\n", configPath, log.path)
+	return nil
+}

@@ -1,0 +1,136 @@
+package main
+
+import (
+	"bufio"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/captionctl/captionctl/model"
+)
+
+func TestTrainCommand(t *testing.T) {
+	prepared := prepareSynth(t, 30)
+	if code, out, errOut := runApp(t, featureArgs(prepared)...); code != 0 {
+		t.Fatalf("features: exit %d: %s%s", code, out, errOut)
+	}
+	run := filepath.Join(t.TempDir(), "run")
+	args := []string{"train", "--data", prepared, "--out", run, "--embed-dim", "32", "--attention-dim", "32",
+		"--hidden-dim", "32", "--epochs", "2", "--batch", "8", "--seed", "3", "-q"}
+	code, out, errOut := runApp(t, args...)
+	if code != 0 {
+		t.Fatalf("train: exit %d: %s%s", code, out, errOut)
+	}
+	if !strings.Contains(out, "last epoch") || !strings.Contains(out, "model.safetensors") {
+		t.Errorf("summary does not name the model as the last epoch's:\n%s", out)
+	}
+
+	m, err := model.LoadModel(filepath.Join(run, "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	want := model.DecoderConfig{Arch: model.ArchAttention, VocabSize: m.Vocab.Len(), FeatureDim: 512, GridCells: 49,
+		EmbedDim: 32, AttentionDim: 32, HiddenDim: 32, Dropout: 0.5, AlphaC: 1}
+	if m.Config != want {
+		t.Errorf("model config %v, want %v", m.Config, want)
+	}
+	if m.Encoder.Arch != "resnet18" || m.Encoder.Pretrained || m.Encoder.Grid != 7 || m.Encoder.Channels != 512 {
+		t.Errorf("encoder identity %+v", m.Encoder)
+	}
+	p := m.Provenance
+	if p.Seed != 3 || p.Epoch != 2 || p.Steps == 0 || len(p.DataManifestSHA256) != 64 || p.Selection != "last" {
+		t.Errorf("provenance %+v", p)
+	}
+
+	var cfg runConfig
+	raw, err := os.ReadFile(filepath.Join(run, "config.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := json.Unmarshal(raw, &cfg); err != nil {
+		t.Fatal(err)
+	}
+	if cfg.Epochs != 2 || cfg.Batch != 8 || cfg.Seed != 3 || cfg.HiddenDim != 32 || cfg.LR != 4e-4 ||
+		cfg.Decoder == nil || *cfg.Decoder != m.Config {
+		t.Errorf("config.json: %s", raw)
+	}
+
+	f, err := os.Open(filepath.Join(run, "log.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	var lines []logLine
+	sc := bufio.NewScanner(f)
+	for sc.Scan() {
+		var l logLine
+		if err := json.Unmarshal(sc.Bytes(), &l); err != nil {
+			t.Fatalf("log.jsonl: %v: %s", err, sc.Text())
+		}
+		lines = append(lines, l)
+	}
+	if len(lines) != 2 {
+		t.Fatalf("log.jsonl has %d lines, want 2", len(lines))
+	}
+	for i, l := range lines {
+		if l.Epoch != i+1 || !(l.Loss > 0) || l.Batches == 0 || l.Captions == 0 || l.Seconds <= 0 {
+			t.Errorf("log line %d: %+v", i, l)
+		}
+	}
+	if p.Metrics["train_loss"] != lines[1].Loss {
+		t.Errorf("model's train_loss %v, log's last loss %v", p.Metrics["train_loss"], lines[1].Loss)
+	}
+
+	// A second run into the same RUNDIR is refused rather than overwriting.
+	if code, _, errOut := runApp(t, args...); code != exitUsage || !strings.Contains(errOut, "already holds") {
+		t.Errorf("train into an existing run: exit %d, want %d: %s", code, exitUsage, errOut)
+	}
+
+	// Show and Tell, cut short by --max-steps.
+	st := filepath.Join(t.TempDir(), "st")
+	code, out, errOut = runApp(t, "train", "--data", prepared, "--out", st, "--arch", "showtell", "--embed-dim", "16",
+		"--hidden-dim", "16", "--epochs", "3", "--batch", "8", "--max-steps", "2", "-q")
+	if code != 0 {
+		t.Fatalf("train showtell: exit %d: %s%s", code, out, errOut)
+	}
+	ms, err := model.LoadModel(filepath.Join(st, "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ms.Config.Arch != model.ArchShowTell || ms.Provenance.Steps != 2 {
+		t.Errorf("showtell model: %v, %+v", ms.Config, ms.Provenance)
+	}
+}
+
+func TestTrainUsageErrors(t *testing.T) {
+	dir := t.TempDir()
+	cases := map[string][]string{
+		"no --data":         {"train", "--out", dir},
+		"no --out":          {"train", "--data", dir},
+		"bad --arch":        {"train", "--data", dir, "--out", dir, "--arch", "transformer"},
+		"zero --epochs":     {"train", "--data", dir, "--out", dir, "--epochs", "0"},
+		"zero --batch":      {"train", "--data", dir, "--out", dir, "--batch", "0"},
+		"negative --lr":     {"train", "--data", dir, "--out", dir, "--lr", "-1"},
+		"--dropout 1":       {"train", "--data", dir, "--out", dir, "--dropout", "1"},
+		"negative clip":     {"train", "--data", dir, "--out", dir, "--grad-clip", "-1"},
+		"negative alpha-c":  {"train", "--data", dir, "--out", dir, "--alpha-c", "-0.5"},
+		"negative steps":    {"train", "--data", dir, "--out", dir, "--max-steps", "-1"},
+		"zero --hidden-dim": {"train", "--data", dir, "--out", dir, "--hidden-dim", "0"},
+		"unknown flag":      {"train", "--data", dir, "--out", dir, "--bogus"},
+		"not a number":      {"train", "--data", dir, "--out", dir, "--epochs", "many"},
+		"argument":          {"train", "--data", dir, "--out", dir, "extra"},
+	}
+	for name, args := range cases {
+		t.Run(name, func(t *testing.T) {
+			if code, out, errOut := runApp(t, args...); code != exitUsage {
+				t.Errorf("exit %d, want %d: %s%s", code, exitUsage, out, errOut)
+			}
+		})
+	}
+	// A directory that is not a dataset is bad input, not bad usage.
+	if code, _, errOut := runApp(t, "train", "--data", dir, "--out", filepath.Join(dir, "run"), "-q"); code != exitBadInput {
+		t.Errorf("train on an empty directory: exit %d, want %d: %s", code, exitBadInput, errOut)
+	}
+}
