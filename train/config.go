@@ -2,8 +2,10 @@
 // teacher forcing: batches of (image, caption) pairs grouped by caption
 // length, the loss of model.DecoderParams, Adam with gradient clipping.
 //
-// This is a first increment of the training loop: validation by decoding,
-// learning-rate decay, early stopping, checkpoints and resume are still to
+// After each epoch the val split (when the dataset has val features) is
+// captioned by greedy decoding and scored with BLEU-4 and CIDEr-D; the best
+// epoch's parameters by Config.SelectBy are kept. Learning-rate decay,
+// early stopping, beam validation, checkpoints and resume are still to
 // come.
 package train
 
@@ -29,6 +31,8 @@ type Config struct {
 	Dropout      float64 // --dropout: probability of zeroing an element of h_t
 	Seed         uint64  // --seed: initial weights, shuffling and dropout
 	MaxSteps     int     // --max-steps: stop after this many batches in all; 0: no limit
+	ValMaxLen    int     // longest greedy validation caption, in words
+	SelectBy     string  // --select-by: SelectCIDEr or SelectBleu4, the val score that picks the best epoch
 	// PoolBatches is how many batches' worth of shuffled pairs are sorted
 	// by caption length together before being cut into batches.
 	PoolBatches int
@@ -52,6 +56,8 @@ func DefaultConfig() Config {
 		Seed:         1,
 		MaxSteps:     0,
 		PoolBatches:  100,
+		ValMaxLen:    50,
+		SelectBy:     SelectCIDEr,
 	}
 }
 
@@ -70,6 +76,10 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--max-steps must be ≥ 0 (0: no limit), got %d", c.MaxSteps)
 	case c.PoolBatches < 1:
 		return fmt.Errorf("pool batches must be ≥ 1, got %d", c.PoolBatches)
+	case c.ValMaxLen < 1:
+		return fmt.Errorf("validation max length must be ≥ 1, got %d", c.ValMaxLen)
+	case c.SelectBy != SelectCIDEr && c.SelectBy != SelectBleu4:
+		return fmt.Errorf("--select-by must be %s or %s, got %q", SelectCIDEr, SelectBleu4, c.SelectBy)
 	}
 	// The decoder's own fields (--arch, dims, --dropout, --alpha-c) are
 	// checked by its Validate with placeholder data sizes.

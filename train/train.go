@@ -32,6 +32,11 @@ type EpochStats struct {
 	Batches  int
 	Captions int
 	Seconds  float64
+	// Validated says whether the val split was decoded after this epoch;
+	// then Bleu4 (in [0, 1]) and CIDEr (CIDEr-D, in [0, 10]) are its scores.
+	Validated bool
+	Bleu4     float64
+	CIDEr     float64
 }
 
 // EpochReporter is an optional extension of progress.Reporter: when the
@@ -53,6 +58,13 @@ type Result struct {
 	// Skipped counts train images without features (skipped by the
 	// feature extractor), left out of training.
 	Skipped int
+	// ValNote says why there was no validation (no val split or no val
+	// features); empty when the val split was decoded after each epoch.
+	ValNote string
+	// Best is the best validated epoch by Config.SelectBy and BestParams a
+	// copy of its parameters; nil without validation.
+	Best       *BestEpoch
+	BestParams *model.DecoderParams
 }
 
 // Train trains a decoder on dataDir's train split (vocab.json, train.jsonl
@@ -103,6 +115,11 @@ func Train(ctx context.Context, cfg Config, dataDir string, rep progress.Reporte
 		return nil, fmt.Errorf("decoder for %s: %w", dataDir, err)
 	}
 	res.Decoder = dcfg
+	val, note, err := newValidator(dataDir, vocab, dcfg, cfg)
+	if err != nil {
+		return nil, err
+	}
+	res.ValNote = note
 	// One stream for everything random, in a fixed order: initial weights,
 	// then per epoch the batch order, then per batch the dropout masks.
 	rng := rand.New(rand.NewPCG(cfg.Seed, 0x63617074696f6e)) // "caption"
@@ -191,6 +208,11 @@ func Train(ctx context.Context, cfg Config, dataDir string, rep progress.Reporte
 		if st.Batches > 0 {
 			st.Loss = sum / float64(st.Batches)
 			st.Seconds = time.Since(start).Seconds()
+			if val != nil {
+				if err := res.validate(ctx, &st, val, rep); err != nil {
+					return res, err
+				}
+			}
 			res.Epochs = append(res.Epochs, st)
 			if er, ok := rep.(EpochReporter); ok {
 				er.Epoch(st)

@@ -35,8 +35,10 @@ func trainCommand() *cli.Command {
 			"   captionctl train --data P --out runs/st --arch showtell --epochs 10",
 		Description: "Trains the decoder with teacher forcing on every (image, caption) pair of the train split, batched by\n" +
 			"caption length, with Adam and gradient clipping, on the features made by 'captionctl data features'.\n" +
-			"Writes to RUNDIR: model.safetensors (the model after the last epoch; there is no validation yet, so\n" +
-			"no 'best' model), config.json (the effective configuration) and log.jsonl (one line per epoch).\n" +
+			"After each epoch the val split is captioned by greedy decoding and scored (BLEU-4, CIDEr-D).\n" +
+			"Writes to RUNDIR: model.safetensors (the best epoch's model by --select-by; the last epoch's when the\n" +
+			"dataset has no val features), config.json (the effective configuration) and log.jsonl (one line per\n" +
+			"epoch, with the val scores).\n" +
 			"Every file is written atomically. The same seed gives the same numbers.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "data", Usage: "prepared dataset `DIR` with features", Category: "Input"},
@@ -53,6 +55,7 @@ func trainCommand() *cli.Command {
 			&cli.Float64Flag{Name: "alpha-c", Value: def.AlphaC, Usage: "weight `F` of the doubly stochastic attention penalty", Category: "Training"},
 			&cli.Uint64Flag{Name: "seed", Value: def.Seed, Usage: "`SEED` of the initial weights, shuffling and dropout", Category: "Training"},
 			&cli.IntFlag{Name: "max-steps", Value: def.MaxSteps, Usage: "stop after `N` batches in all (0: no limit)", Category: "Training"},
+			&cli.StringFlag{Name: "select-by", Value: def.SelectBy, Usage: "val `SCORE` that picks the best epoch: cider or bleu4", Category: "Validation"},
 			quietFlag(),
 		},
 		Action: func(c *cli.Context) error {
@@ -72,6 +75,7 @@ func trainCommand() *cli.Command {
 			cfg.Dropout, cfg.AlphaC = c.Float64("dropout"), c.Float64("alpha-c")
 			cfg.Epochs, cfg.Batch, cfg.MaxSteps = c.Int("epochs"), c.Int("batch"), c.Int("max-steps")
 			cfg.LR, cfg.GradClip, cfg.Seed = c.Float64("lr"), c.Float64("grad-clip"), c.Uint64("seed")
+			cfg.SelectBy = c.String("select-by")
 			if err := cfg.Validate(); err != nil {
 				return usageError{err}
 			}
@@ -99,6 +103,8 @@ type runConfig struct {
 	Seed         uint64  `json:"seed"`
 	MaxSteps     int     `json:"max_steps"`
 	PoolBatches  int     `json:"pool_batches"`
+	SelectBy     string  `json:"select_by"`
+	ValMaxLen    int     `json:"val_max_len"`
 	// Decoder is the decoder configuration with the data's sizes, as saved
 	// in the model file; absent until the data has been read.
 	Decoder *model.DecoderConfig `json:"decoder,omitempty"`
@@ -109,6 +115,7 @@ func newRunConfig(cfg train.Config, dataDir string) runConfig {
 		Data: dataDir, Arch: cfg.Arch, EmbedDim: cfg.EmbedDim, AttentionDim: cfg.AttentionDim, HiddenDim: cfg.HiddenDim,
 		Dropout: cfg.Dropout, AlphaC: cfg.AlphaC, Epochs: cfg.Epochs, Batch: cfg.Batch, LR: cfg.LR,
 		GradClip: cfg.GradClip, Seed: cfg.Seed, MaxSteps: cfg.MaxSteps, PoolBatches: cfg.PoolBatches,
+		SelectBy: cfg.SelectBy, ValMaxLen: cfg.ValMaxLen,
 	}
 }
 
@@ -119,6 +126,18 @@ type logLine struct {
 	Batches  int     `json:"batches"`
 	Captions int     `json:"captions"`
 	Seconds  float64 `json:"seconds"`
+	// The val scores of greedy captions; absent without validation.
+	ValBleu4 *float64 `json:"val_bleu4,omitempty"`
+	ValCIDEr *float64 `json:"val_cider,omitempty"`
+}
+
+func newLogLine(st train.EpochStats) logLine {
+	l := logLine{Epoch: st.Epoch, Loss: st.Loss, Batches: st.Batches, Captions: st.Captions, Seconds: st.Seconds}
+	if st.Validated {
+		b, c := st.Bleu4, st.CIDEr
+		l.ValBleu4, l.ValCIDEr = &b, &c
+	}
+	return l
 }
 
 // epochLog is the reporter given to train.Train: it forwards progress to
@@ -134,9 +153,13 @@ type epochLog struct {
 }
 
 func (l *epochLog) Epoch(st train.EpochStats) {
-	l.lines = append(l.lines, logLine{Epoch: st.Epoch, Loss: st.Loss, Batches: st.Batches, Captions: st.Captions, Seconds: st.Seconds})
+	l.lines = append(l.lines, newLogLine(st))
 	if !l.quiet {
-		fmt.Fprintf(l.stderr, "epoch %d: loss %.4f, %d batches, %d captions, %.1fs\n", st.Epoch, st.Loss, st.Batches, st.Captions, st.Seconds)
+		val := ""
+		if st.Validated {
+			val = fmt.Sprintf(", val BLEU-4 %.4f, CIDEr-D %.4f", st.Bleu4, st.CIDEr)
+		}
+		fmt.Fprintf(l.stderr, "epoch %d: loss %.4f, %d batches, %d captions, %.1fs%s\n", st.Epoch, st.Loss, st.Batches, st.Captions, st.Seconds, val)
 	}
 	if err := l.write(); err != nil && l.err == nil {
 		l.err = err
@@ -211,7 +234,7 @@ func runTrain(c *cli.Context, cfg train.Config, dataDir, out string) error {
 	}
 	if len(log.lines) == 0 { // an EpochReporter that was not called: write the log now
 		for _, st := range res.Epochs {
-			log.lines = append(log.lines, logLine{Epoch: st.Epoch, Loss: st.Loss, Batches: st.Batches, Captions: st.Captions, Seconds: st.Seconds})
+			log.lines = append(log.lines, newLogLine(st))
 		}
 		if err := log.write(); err != nil {
 			return err
@@ -230,6 +253,20 @@ func runTrain(c *cli.Context, cfg train.Config, dataDir, out string) error {
 			Selection: "last", Metrics: map[string]float64{"train_loss": last.Loss},
 		},
 	}
+	if res.Best != nil && res.BestParams != nil {
+		m.Params = res.BestParams
+		m.Provenance.Epoch, m.Provenance.Selection = res.Best.Epoch, "best"
+		m.Provenance.Metrics = map[string]float64{"val_bleu4": res.Best.Bleu4, "val_cider": res.Best.CIDEr}
+		m.Provenance.Steps = 0
+		for _, st := range res.Epochs {
+			if st.Epoch <= res.Best.Epoch {
+				m.Provenance.Steps += st.Batches
+			}
+			if st.Epoch == res.Best.Epoch {
+				m.Provenance.Metrics["train_loss"] = st.Loss
+			}
+		}
+	}
 	modelPath := filepath.Join(out, runModelFile)
 	if err := model.SaveModel(modelPath, m); err != nil {
 		return err
@@ -240,7 +277,13 @@ func runTrain(c *cli.Context, cfg train.Config, dataDir, out string) error {
 	if res.Skipped > 0 {
 		fmt.Fprintf(w, "left out %d train images without features\n", res.Skipped)
 	}
-	fmt.Fprintf(w, "model (last epoch; no validation yet, so not 'best'): %s\n", modelPath)
+	if res.Best != nil {
+		fmt.Fprintf(w, "val (greedy): final BLEU-4 %.4f, CIDEr-D %.4f; best by %s: epoch %d, BLEU-4 %.4f, CIDEr-D %.4f\n",
+			last.Bleu4, last.CIDEr, cfg.SelectBy, res.Best.Epoch, res.Best.Bleu4, res.Best.CIDEr)
+		fmt.Fprintf(w, "model (best epoch, %d): %s\n", res.Best.Epoch, modelPath)
+	} else {
+		fmt.Fprintf(w, "%s\nmodel (last epoch): %s\n", res.ValNote, modelPath)
+	}
 	fmt.Fprintf(w, "config: %s\nlog: %s\n", configPath, log.path)
 	return nil
 }

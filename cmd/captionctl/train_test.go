@@ -23,8 +23,8 @@ func TestTrainCommand(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("train: exit %d: %s%s", code, out, errOut)
 	}
-	if !strings.Contains(out, "last epoch") || !strings.Contains(out, "model.safetensors") {
-		t.Errorf("summary does not name the model as the last epoch's:\n%s", out)
+	if !strings.Contains(out, "best epoch") || !strings.Contains(out, "CIDEr-D") || !strings.Contains(out, "model.safetensors") {
+		t.Errorf("summary does not name the model as the best epoch's with val scores:\n%s", out)
 	}
 
 	m, err := model.LoadModel(filepath.Join(run, "model.safetensors"))
@@ -40,7 +40,7 @@ func TestTrainCommand(t *testing.T) {
 		t.Errorf("encoder identity %+v", m.Encoder)
 	}
 	p := m.Provenance
-	if p.Seed != 3 || p.Epoch != 2 || p.Steps == 0 || len(p.DataManifestSHA256) != 64 || p.Selection != "last" {
+	if p.Seed != 3 || p.Epoch < 1 || p.Epoch > 2 || p.Steps == 0 || len(p.DataManifestSHA256) != 64 || p.Selection != "best" {
 		t.Errorf("provenance %+v", p)
 	}
 
@@ -75,12 +75,14 @@ func TestTrainCommand(t *testing.T) {
 		t.Fatalf("log.jsonl has %d lines, want 2", len(lines))
 	}
 	for i, l := range lines {
-		if l.Epoch != i+1 || !(l.Loss > 0) || l.Batches == 0 || l.Captions == 0 || l.Seconds <= 0 {
+		if l.Epoch != i+1 || !(l.Loss > 0) || l.Batches == 0 || l.Captions == 0 || l.Seconds <= 0 ||
+			l.ValBleu4 == nil || l.ValCIDEr == nil || *l.ValBleu4 < 0 || *l.ValBleu4 > 1 || *l.ValCIDEr < 0 || *l.ValCIDEr > 10 {
 			t.Errorf("log line %d: %+v", i, l)
 		}
 	}
-	if p.Metrics["train_loss"] != lines[1].Loss {
-		t.Errorf("model's train_loss %v, log's last loss %v", p.Metrics["train_loss"], lines[1].Loss)
+	if best := lines[p.Epoch-1]; p.Metrics["train_loss"] != best.Loss || best.ValCIDEr == nil || p.Metrics["val_cider"] != *best.ValCIDEr ||
+		p.Metrics["val_bleu4"] != *best.ValBleu4 {
+		t.Errorf("model's metrics %v, log's best epoch %+v", p.Metrics, best)
 	}
 
 	// A second run into the same RUNDIR is refused rather than overwriting.
@@ -91,7 +93,7 @@ func TestTrainCommand(t *testing.T) {
 	// Show and Tell, cut short by --max-steps.
 	st := filepath.Join(t.TempDir(), "st")
 	code, out, errOut = runApp(t, "train", "--data", prepared, "--out", st, "--arch", "showtell", "--embed-dim", "16",
-		"--hidden-dim", "16", "--epochs", "3", "--batch", "8", "--max-steps", "2", "-q")
+		"--hidden-dim", "16", "--epochs", "3", "--batch", "8", "--max-steps", "2", "--select-by", "bleu4", "-q")
 	if code != 0 {
 		t.Fatalf("train showtell: exit %d: %s%s", code, out, errOut)
 	}
@@ -121,6 +123,7 @@ func TestTrainUsageErrors(t *testing.T) {
 		"unknown flag":      {"train", "--data", dir, "--out", dir, "--bogus"},
 		"not a number":      {"train", "--data", dir, "--out", dir, "--epochs", "many"},
 		"argument":          {"train", "--data", dir, "--out", dir, "extra"},
+		"bad --select-by":   {"train", "--data", dir, "--out", dir, "--select-by", "meteor"},
 	}
 	for name, args := range cases {
 		t.Run(name, func(t *testing.T) {
