@@ -70,6 +70,11 @@ func TestConfigValidate(t *testing.T) {
 		{func(c *Config) { c.Dropout = 1 }, "--dropout"},
 		{func(c *Config) { c.AlphaC = -1 }, "--alpha-c"},
 		{func(c *Config) { c.Arch = "rnn" }, "--arch"},
+		{func(c *Config) { c.DecayAfter = -1 }, "--decay-after"},
+		{func(c *Config) { c.Decay = 0 }, "--decay"},
+		{func(c *Config) { c.Decay = 1.5 }, "--decay"},
+		{func(c *Config) { c.Patience = -1 }, "--patience"},
+		{func(c *Config) { c.TimeLimit = -1 }, "--time-limit"},
 	} {
 		c := DefaultConfig()
 		tc.mod(&c)

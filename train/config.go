@@ -4,14 +4,16 @@
 //
 // After each epoch the val split (when the dataset has val features) is
 // captioned by greedy decoding and scored with BLEU-4 and CIDEr-D; the best
-// epoch's parameters by Config.SelectBy are kept. Learning-rate decay,
-// early stopping, beam validation, checkpoints and resume are still to
-// come.
+// epoch's parameters by Config.SelectBy are kept. The learning rate decays
+// and training stops early when that score stops improving (see
+// afterValidation), and a run can be bounded by a wall-clock time limit.
+// Beam validation, checkpoints and resume are still to come.
 package train
 
 import (
 	"fmt"
 	"math"
+	"time"
 
 	"github.com/captionctl/captionctl/model"
 )
@@ -33,6 +35,12 @@ type Config struct {
 	MaxSteps     int     // --max-steps: stop after this many batches in all; 0: no limit
 	ValMaxLen    int     // longest greedy validation caption, in words
 	SelectBy     string  // --select-by: SelectCIDEr or SelectBleu4, the val score that picks the best epoch
+	DecayAfter   int     // --decay-after: multiply the lr by Decay after each N epochs in a row without val improvement; 0 disables
+	Decay        float64 // --decay: learning-rate shrink factor in (0, 1]
+	Patience     int     // --patience: stop after N epochs in a row without val improvement; 0 disables
+	// TimeLimit (--time-limit) stops the run after the batch during which
+	// it is exceeded, as a normal end; 0: no limit.
+	TimeLimit time.Duration
 	// PoolBatches is how many batches' worth of shuffled pairs are sorted
 	// by caption length together before being cut into batches.
 	PoolBatches int
@@ -58,6 +66,9 @@ func DefaultConfig() Config {
 		PoolBatches:  100,
 		ValMaxLen:    50,
 		SelectBy:     SelectCIDEr,
+		DecayAfter:   8,
+		Decay:        0.8,
+		Patience:     20,
 	}
 }
 
@@ -80,6 +91,14 @@ func (c Config) Validate() error {
 		return fmt.Errorf("validation max length must be ≥ 1, got %d", c.ValMaxLen)
 	case c.SelectBy != SelectCIDEr && c.SelectBy != SelectBleu4:
 		return fmt.Errorf("--select-by must be %s or %s, got %q", SelectCIDEr, SelectBleu4, c.SelectBy)
+	case c.DecayAfter < 0:
+		return fmt.Errorf("--decay-after must be ≥ 0 (0: no decay), got %d", c.DecayAfter)
+	case !(c.Decay > 0 && c.Decay <= 1):
+		return fmt.Errorf("--decay must be in (0, 1], got %v", c.Decay)
+	case c.Patience < 0:
+		return fmt.Errorf("--patience must be ≥ 0 (0: no early stop), got %d", c.Patience)
+	case c.TimeLimit < 0:
+		return fmt.Errorf("--time-limit must be ≥ 0 (0: no limit), got %v", c.TimeLimit)
 	}
 	// The decoder's own fields (--arch, dims, --dropout, --alpha-c) are
 	// checked by its Validate with placeholder data sizes.

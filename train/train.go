@@ -32,6 +32,7 @@ type EpochStats struct {
 	Batches  int
 	Captions int
 	Seconds  float64
+	LR       float64 // Adam's learning rate during the epoch
 	// Validated says whether the val split was decoded after this epoch;
 	// then Bleu4 (in [0, 1]) and CIDEr (CIDEr-D, in [0, 10]) are its scores.
 	Validated bool
@@ -65,11 +66,22 @@ type Result struct {
 	// copy of its parameters; nil without validation.
 	Best       *BestEpoch
 	BestParams *model.DecoderParams
+	// Stop says why the run ended before cfg.Epochs epochs: StopMaxSteps,
+	// StopTimeLimit or StopPatience; empty when all epochs ran.
+	Stop string
 }
+
+// Reasons for ending a run early (Result.Stop).
+const (
+	StopMaxSteps  = "max-steps"
+	StopTimeLimit = "time-limit"
+	StopPatience  = "patience"
+)
 
 // Train trains a decoder on dataDir's train split (vocab.json, train.jsonl
 // and the feature store). It stops after cfg.Epochs epochs, after
-// cfg.MaxSteps batches, or when ctx is done (returning ctx's error with the
+// cfg.MaxSteps batches, after the batch that exceeds cfg.TimeLimit, after
+// cfg.Patience epochs without val improvement, or when ctx is done (returning ctx's error with the
 // result so far).
 func Train(ctx context.Context, cfg Config, dataDir string, rep progress.Reporter) (*Result, error) {
 	if err := cfg.Validate(); err != nil {
@@ -139,12 +151,14 @@ func Train(ctx context.Context, cfg Config, dataDir string, rep progress.Reporte
 	B, size := cfg.Batch, feats.Size()
 	featBuf := tensor.New(tensor.Of(tensor.Float32), tensor.WithShape(B, feats.Cells, feats.Channels))
 	captions := make([][]int, 0, B)
+	runStart := time.Now()
+	since := 0 // validated epochs since the best score improved
 
 	for epoch := 1; epoch <= cfg.Epochs; epoch++ {
 		batches := MakeBatches(pairs, B, cfg.PoolBatches, rng)
 		rep.Start(fmt.Sprintf("epoch %d/%d", epoch, cfg.Epochs), int64(len(batches)))
 		start := time.Now()
-		st := EpochStats{Epoch: epoch}
+		st := EpochStats{Epoch: epoch, LR: opt.LR}
 		var sum float64
 		stop := false
 		for _, b := range batches {
@@ -153,7 +167,7 @@ func Train(ctx context.Context, cfg Config, dataDir string, rep progress.Reporte
 				return res, err
 			}
 			if cfg.MaxSteps > 0 && res.Steps >= cfg.MaxSteps {
-				stop = true
+				stop, res.Stop = true, StopMaxSteps
 				break
 			}
 			tg := graphs[b.Steps]
@@ -203,14 +217,27 @@ func Train(ctx context.Context, cfg Config, dataDir string, rep progress.Reporte
 			st.Batches++
 			st.Captions += loss.Captions
 			rep.Add(1)
+			if cfg.TimeLimit > 0 && time.Since(runStart) > cfg.TimeLimit {
+				stop, res.Stop = true, StopTimeLimit
+				break
+			}
 		}
 		rep.Done()
 		if st.Batches > 0 {
 			st.Loss = sum / float64(st.Batches)
 			st.Seconds = time.Since(start).Seconds()
 			if val != nil {
+				prev := res.Best
 				if err := res.validate(ctx, &st, val, rep); err != nil {
 					return res, err
+				}
+				d := afterValidation(since, res.Best != prev, cfg.DecayAfter, cfg.Patience)
+				since = d.Since
+				if d.Decay {
+					opt.LR *= cfg.Decay
+				}
+				if d.Stop && !stop && epoch < cfg.Epochs {
+					stop, res.Stop = true, StopPatience
 				}
 			}
 			res.Epochs = append(res.Epochs, st)

@@ -16,7 +16,7 @@ func licensesCommand() *cli.Command {
 			if c.Args().Present() {
 				return usagef("licenses takes no arguments")
 			}
-			_, err := fmt.Fprintf(c.App.Writer, "%s\n\n%s\n", meteorLicenceIntro, meteor.Notices())
+			_, err := fmt.Fprintf(c.App.Writer, "%s\n\n%s\n\n%s\n", meteorLicenceIntro, meteor.Notices(), fontNotice)
 			return err
 		},
 	}
@@ -27,3 +27,7 @@ const meteorLicenceIntro = `captionctl's METEOR embeds the English resources of 
 list and the synonym data. Meteor is free software under the GNU Lesser
 General Public License, version 2.1. The synonym data is derived from
 WordNet 3.0 and comes with this notice:`
+
+const fontNotice = `The training curves (curves.png) are drawn with gonum.org/v1/plot, which
+embeds the Liberation fonts (codeberg.org/go-fonts/liberation), licensed
+under the SIL Open Font License, version 1.1.`

@@ -23,6 +23,7 @@ const (
 	runModelFile  = "model.safetensors"
 	runConfigFile = "config.json"
 	runLogFile    = "log.jsonl"
+	runCurvesFile = "curves.png"
 )
 
 func trainCommand() *cli.Command {
@@ -37,8 +38,11 @@ func trainCommand() *cli.Command {
 			"caption length, with Adam and gradient clipping, on the features made by 'captionctl data features'.\n" +
 			"After each epoch the val split is captioned by greedy decoding and scored (BLEU-4, CIDEr-D).\n" +
 			"Writes to RUNDIR: model.safetensors (the best epoch's model by --select-by; the last epoch's when the\n" +
-			"dataset has no val features), config.json (the effective configuration) and log.jsonl (one line per\n" +
-			"epoch, with the val scores).\n" +
+			"dataset has no val features), config.json (the effective configuration), curves.png (loss and val scores\n" +
+			"per epoch) and log.jsonl (one line per\n" +
+			"epoch, with the val scores and learning rate).\n" +
+			"The learning rate is multiplied by --decay whenever the --select-by score has not improved for a multiple\n" +
+			"of --decay-after epochs in a row; training stops after --patience such epochs, or after --time-limit.\n" +
 			"Every file is written atomically. The same seed gives the same numbers.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "data", Usage: "prepared dataset `DIR` with features", Category: "Input"},
@@ -55,6 +59,10 @@ func trainCommand() *cli.Command {
 			&cli.Float64Flag{Name: "alpha-c", Value: def.AlphaC, Usage: "weight `F` of the doubly stochastic attention penalty", Category: "Training"},
 			&cli.Uint64Flag{Name: "seed", Value: def.Seed, Usage: "`SEED` of the initial weights, shuffling and dropout", Category: "Training"},
 			&cli.IntFlag{Name: "max-steps", Value: def.MaxSteps, Usage: "stop after `N` batches in all (0: no limit)", Category: "Training"},
+			&cli.IntFlag{Name: "decay-after", Value: def.DecayAfter, Usage: "multiply the learning rate by --decay after each `N` epochs in a row without val improvement (0: never)", Category: "Training"},
+			&cli.Float64Flag{Name: "decay", Value: def.Decay, Usage: "learning-rate shrink factor `F` in (0, 1]", Category: "Training"},
+			&cli.IntFlag{Name: "patience", Value: def.Patience, Usage: "stop after `N` epochs in a row without val improvement (0: never)", Category: "Training"},
+			&cli.DurationFlag{Name: "time-limit", Value: def.TimeLimit, Usage: "stop after the batch that exceeds `DURATION` (e.g. 90m; 0: no limit), keeping the best model so far", Category: "Training"},
 			&cli.StringFlag{Name: "select-by", Value: def.SelectBy, Usage: "val `SCORE` that picks the best epoch: cider or bleu4", Category: "Validation"},
 			quietFlag(),
 		},
@@ -76,6 +84,8 @@ func trainCommand() *cli.Command {
 			cfg.Epochs, cfg.Batch, cfg.MaxSteps = c.Int("epochs"), c.Int("batch"), c.Int("max-steps")
 			cfg.LR, cfg.GradClip, cfg.Seed = c.Float64("lr"), c.Float64("grad-clip"), c.Uint64("seed")
 			cfg.SelectBy = c.String("select-by")
+			cfg.DecayAfter, cfg.Decay, cfg.Patience = c.Int("decay-after"), c.Float64("decay"), c.Int("patience")
+			cfg.TimeLimit = c.Duration("time-limit")
 			if err := cfg.Validate(); err != nil {
 				return usageError{err}
 			}
@@ -104,6 +114,10 @@ type runConfig struct {
 	MaxSteps     int     `json:"max_steps"`
 	PoolBatches  int     `json:"pool_batches"`
 	SelectBy     string  `json:"select_by"`
+	DecayAfter   int     `json:"decay_after"`
+	Decay        float64 `json:"decay"`
+	Patience     int     `json:"patience"`
+	TimeLimit    string  `json:"time_limit"` // Go duration syntax; "0s": none
 	ValMaxLen    int     `json:"val_max_len"`
 	// Decoder is the decoder configuration with the data's sizes, as saved
 	// in the model file; absent until the data has been read.
@@ -116,6 +130,7 @@ func newRunConfig(cfg train.Config, dataDir string) runConfig {
 		Dropout: cfg.Dropout, AlphaC: cfg.AlphaC, Epochs: cfg.Epochs, Batch: cfg.Batch, LR: cfg.LR,
 		GradClip: cfg.GradClip, Seed: cfg.Seed, MaxSteps: cfg.MaxSteps, PoolBatches: cfg.PoolBatches,
 		SelectBy: cfg.SelectBy, ValMaxLen: cfg.ValMaxLen,
+		DecayAfter: cfg.DecayAfter, Decay: cfg.Decay, Patience: cfg.Patience, TimeLimit: cfg.TimeLimit.String(),
 	}
 }
 
@@ -126,13 +141,14 @@ type logLine struct {
 	Batches  int     `json:"batches"`
 	Captions int     `json:"captions"`
 	Seconds  float64 `json:"seconds"`
+	LR       float64 `json:"lr"` // Adam's learning rate during the epoch
 	// The val scores of greedy captions; absent without validation.
 	ValBleu4 *float64 `json:"val_bleu4,omitempty"`
 	ValCIDEr *float64 `json:"val_cider,omitempty"`
 }
 
 func newLogLine(st train.EpochStats) logLine {
-	l := logLine{Epoch: st.Epoch, Loss: st.Loss, Batches: st.Batches, Captions: st.Captions, Seconds: st.Seconds}
+	l := logLine{Epoch: st.Epoch, Loss: st.Loss, Batches: st.Batches, Captions: st.Captions, Seconds: st.Seconds, LR: st.LR}
 	if st.Validated {
 		b, c := st.Bleu4, st.CIDEr
 		l.ValBleu4, l.ValCIDEr = &b, &c
@@ -148,12 +164,15 @@ type epochLog struct {
 	stderr io.Writer
 	quiet  bool
 	path   string
+	curves string // curves.png, rewritten after each epoch
 	lines  []logLine
+	epochs []train.EpochStats
 	err    error
 }
 
 func (l *epochLog) Epoch(st train.EpochStats) {
 	l.lines = append(l.lines, newLogLine(st))
+	l.epochs = append(l.epochs, st)
 	if !l.quiet {
 		val := ""
 		if st.Validated {
@@ -162,6 +181,9 @@ func (l *epochLog) Epoch(st train.EpochStats) {
 		fmt.Fprintf(l.stderr, "epoch %d: loss %.4f, %d batches, %d captions, %.1fs%s\n", st.Epoch, st.Loss, st.Batches, st.Captions, st.Seconds, val)
 	}
 	if err := l.write(); err != nil && l.err == nil {
+		l.err = err
+	}
+	if err := train.WriteCurves(l.curves, l.epochs); err != nil && l.err == nil {
 		l.err = err
 	}
 }
@@ -220,7 +242,7 @@ func runTrain(c *cli.Context, cfg train.Config, dataDir, out string) error {
 	quiet := c.Bool("quiet")
 	log := &epochLog{
 		Reporter: newReporter(c.App.ErrWriter, quiet), stderr: c.App.ErrWriter, quiet: quiet,
-		path: filepath.Join(out, runLogFile),
+		path: filepath.Join(out, runLogFile), curves: filepath.Join(out, runCurvesFile),
 	}
 	res, err := train.Train(c.Context, cfg, dataDir, log)
 	if err != nil {
@@ -237,6 +259,9 @@ func runTrain(c *cli.Context, cfg train.Config, dataDir, out string) error {
 			log.lines = append(log.lines, newLogLine(st))
 		}
 		if err := log.write(); err != nil {
+			return err
+		}
+		if err := train.WriteCurves(log.curves, res.Epochs); err != nil {
 			return err
 		}
 	}
@@ -274,6 +299,14 @@ func runTrain(c *cli.Context, cfg train.Config, dataDir, out string) error {
 	w := c.App.Writer
 	fmt.Fprintf(w, "trained a %s decoder (%d parameters) on %d captions for %d epochs (%d steps): final loss %.4f\n",
 		res.Decoder.Arch, res.Params.Count(), res.Pairs, len(res.Epochs), res.Steps, last.Loss)
+	switch res.Stop {
+	case train.StopPatience:
+		fmt.Fprintf(w, "stopped early after epoch %d: no val %s improvement in %d epochs (--patience)\n", last.Epoch, cfg.SelectBy, cfg.Patience)
+	case train.StopTimeLimit:
+		fmt.Fprintf(w, "stopped early in epoch %d: --time-limit %v reached\n", last.Epoch, cfg.TimeLimit)
+	case train.StopMaxSteps:
+		fmt.Fprintf(w, "stopped early in epoch %d: --max-steps %d reached\n", last.Epoch, cfg.MaxSteps)
+	}
 	if res.Skipped > 0 {
 		fmt.Fprintf(w, "left out %d train images without features\n", res.Skipped)
 	}
@@ -284,6 +317,6 @@ func runTrain(c *cli.Context, cfg train.Config, dataDir, out string) error {
 	} else {
 		fmt.Fprintf(w, "%s\nmodel (last epoch): %s\n", res.ValNote, modelPath)
 	}
-	fmt.Fprintf(w, "config: %s\nlog: %s\n", configPath, log.path)
+	fmt.Fprintf(w, "config: %s\nlog: %s\ncurves: %s\n", configPath, log.path, log.curves)
 	return nil
 }

@@ -2,13 +2,16 @@ package main
 
 import (
 	"bufio"
+	"bytes"
 	"encoding/json"
+	"image/png"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
 
 	"github.com/captionctl/captionctl/model"
+	"github.com/captionctl/captionctl/train"
 )
 
 func TestTrainCommand(t *testing.T) {
@@ -57,6 +60,14 @@ func TestTrainCommand(t *testing.T) {
 		t.Errorf("config.json: %s", raw)
 	}
 
+	if raw, err := os.ReadFile(filepath.Join(run, "curves.png")); err != nil {
+		t.Error(err)
+	} else if img, err := png.Decode(bytes.NewReader(raw)); err != nil {
+		t.Errorf("curves.png: %v", err)
+	} else if b := img.Bounds(); b.Dx() != train.CurvesWidth || b.Dy() != train.CurvesHeight {
+		t.Errorf("curves.png is %v", b)
+	}
+
 	f, err := os.Open(filepath.Join(run, "log.jsonl"))
 	if err != nil {
 		t.Fatal(err)
@@ -75,7 +86,7 @@ func TestTrainCommand(t *testing.T) {
 		t.Fatalf("log.jsonl has %d lines, want 2", len(lines))
 	}
 	for i, l := range lines {
-		if l.Epoch != i+1 || !(l.Loss > 0) || l.Batches == 0 || l.Captions == 0 || l.Seconds <= 0 ||
+		if l.Epoch != i+1 || l.LR != 4e-4 || !(l.Loss > 0) || l.Batches == 0 || l.Captions == 0 || l.Seconds <= 0 ||
 			l.ValBleu4 == nil || l.ValCIDEr == nil || *l.ValBleu4 < 0 || *l.ValBleu4 > 1 || *l.ValCIDEr < 0 || *l.ValCIDEr > 10 {
 			t.Errorf("log line %d: %+v", i, l)
 		}
@@ -104,26 +115,52 @@ func TestTrainCommand(t *testing.T) {
 	if ms.Config.Arch != model.ArchShowTell || ms.Provenance.Steps != 2 {
 		t.Errorf("showtell model: %v, %+v", ms.Config, ms.Provenance)
 	}
+	if !strings.Contains(out, "--max-steps 2 reached") {
+		t.Errorf("summary does not say the run stopped at --max-steps:\n%s", out)
+	}
+
+	// A tiny --time-limit ends the run after its first batch, normally.
+	tl := filepath.Join(t.TempDir(), "tl")
+	code, out, errOut = runApp(t, "train", "--data", prepared, "--out", tl, "--embed-dim", "16", "--attention-dim", "16",
+		"--hidden-dim", "16", "--epochs", "3", "--batch", "8", "--time-limit", "1ns", "-q")
+	if code != 0 {
+		t.Fatalf("train --time-limit: exit %d: %s%s", code, out, errOut)
+	}
+	if !strings.Contains(out, "--time-limit 1ns reached") {
+		t.Errorf("summary does not say the run hit --time-limit:\n%s", out)
+	}
+	mt, err := model.LoadModel(filepath.Join(tl, "model.safetensors"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if mt.Provenance.Steps != 1 || mt.Provenance.Selection != "best" {
+		t.Errorf("time-limited model: %+v", mt.Provenance)
+	}
 }
 
 func TestTrainUsageErrors(t *testing.T) {
 	dir := t.TempDir()
 	cases := map[string][]string{
-		"no --data":         {"train", "--out", dir},
-		"no --out":          {"train", "--data", dir},
-		"bad --arch":        {"train", "--data", dir, "--out", dir, "--arch", "transformer"},
-		"zero --epochs":     {"train", "--data", dir, "--out", dir, "--epochs", "0"},
-		"zero --batch":      {"train", "--data", dir, "--out", dir, "--batch", "0"},
-		"negative --lr":     {"train", "--data", dir, "--out", dir, "--lr", "-1"},
-		"--dropout 1":       {"train", "--data", dir, "--out", dir, "--dropout", "1"},
-		"negative clip":     {"train", "--data", dir, "--out", dir, "--grad-clip", "-1"},
-		"negative alpha-c":  {"train", "--data", dir, "--out", dir, "--alpha-c", "-0.5"},
-		"negative steps":    {"train", "--data", dir, "--out", dir, "--max-steps", "-1"},
-		"zero --hidden-dim": {"train", "--data", dir, "--out", dir, "--hidden-dim", "0"},
-		"unknown flag":      {"train", "--data", dir, "--out", dir, "--bogus"},
-		"not a number":      {"train", "--data", dir, "--out", dir, "--epochs", "many"},
-		"argument":          {"train", "--data", dir, "--out", dir, "extra"},
-		"bad --select-by":   {"train", "--data", dir, "--out", dir, "--select-by", "meteor"},
+		"no --data":              {"train", "--out", dir},
+		"no --out":               {"train", "--data", dir},
+		"bad --arch":             {"train", "--data", dir, "--out", dir, "--arch", "transformer"},
+		"zero --epochs":          {"train", "--data", dir, "--out", dir, "--epochs", "0"},
+		"zero --batch":           {"train", "--data", dir, "--out", dir, "--batch", "0"},
+		"negative --lr":          {"train", "--data", dir, "--out", dir, "--lr", "-1"},
+		"--dropout 1":            {"train", "--data", dir, "--out", dir, "--dropout", "1"},
+		"negative clip":          {"train", "--data", dir, "--out", dir, "--grad-clip", "-1"},
+		"negative alpha-c":       {"train", "--data", dir, "--out", dir, "--alpha-c", "-0.5"},
+		"negative steps":         {"train", "--data", dir, "--out", dir, "--max-steps", "-1"},
+		"zero --hidden-dim":      {"train", "--data", dir, "--out", dir, "--hidden-dim", "0"},
+		"unknown flag":           {"train", "--data", dir, "--out", dir, "--bogus"},
+		"not a number":           {"train", "--data", dir, "--out", dir, "--epochs", "many"},
+		"argument":               {"train", "--data", dir, "--out", dir, "extra"},
+		"bad --select-by":        {"train", "--data", dir, "--out", dir, "--select-by", "meteor"},
+		"negative --patience":    {"train", "--data", dir, "--out", dir, "--patience", "-1"},
+		"--decay 0":              {"train", "--data", dir, "--out", dir, "--decay", "0"},
+		"negative --decay-after": {"train", "--data", dir, "--out", dir, "--decay-after", "-2"},
+		"negative --time-limit":  {"train", "--data", dir, "--out", dir, "--time-limit", "-1m"},
+		"bad --time-limit":       {"train", "--data", dir, "--out", dir, "--time-limit", "soon"},
 	}
 	for name, args := range cases {
 		t.Run(name, func(t *testing.T) {
