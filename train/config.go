@@ -7,7 +7,8 @@
 // epoch's parameters by Config.SelectBy are kept. The learning rate decays
 // and training stops early when that score stops improving (see
 // afterValidation), and a run can be bounded by a wall-clock time limit.
-// Beam validation, checkpoints and resume are still to come.
+// With Config.RunDir set, a checkpoint is written after every epoch and
+// Config.Resume continues from it exactly. Beam validation is still to come.
 package train
 
 import (
@@ -44,6 +45,13 @@ type Config struct {
 	// PoolBatches is how many batches' worth of shuffled pairs are sorted
 	// by caption length together before being cut into batches.
 	PoolBatches int
+	// RunDir, when not empty, is where the checkpoint CheckpointFile is
+	// written at the end of every complete epoch.
+	RunDir string `json:"-"`
+	// Resume (--resume) continues the run checkpointed in RunDir, when it
+	// has a checkpoint: the configuration must match the saved one except
+	// for Epochs, MaxSteps and TimeLimit.
+	Resume bool `json:"-"`
 }
 
 // DefaultConfig returns the defaults of issue 5 (the sgrvinod tutorial's

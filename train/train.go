@@ -134,13 +134,29 @@ func Train(ctx context.Context, cfg Config, dataDir string, rep progress.Reporte
 	res.ValNote = note
 	// One stream for everything random, in a fixed order: initial weights,
 	// then per epoch the batch order, then per batch the dropout masks.
-	rng := rand.New(rand.NewPCG(cfg.Seed, 0x63617074696f6e)) // "caption"
+	src := rand.NewPCG(cfg.Seed, 0x63617074696f6e) // "caption"
+	rng := rand.New(src)
 	params, err := model.NewDecoderParams(dcfg, tensor.Float32, rng)
 	if err != nil {
 		return nil, err
 	}
 	res.Params = params
 	opt := NewAdam(params.Tensors(), cfg.LR, cfg.GradClip)
+	since := 0 // validated epochs since the best score improved
+	firstEpoch := 1
+	ckptPath := ""
+	if cfg.RunDir != "" {
+		ckptPath = filepath.Join(cfg.RunDir, CheckpointFile)
+	}
+	if cfg.Resume && ckptPath != "" && checkpointExists(ckptPath) {
+		best, st, err := readCheckpoint(ckptPath, cfg, dcfg, params, opt, src)
+		if err != nil {
+			return nil, err
+		}
+		res.BestParams, res.Best = best, st.best
+		res.Epochs, res.Steps, since = st.epochs, st.steps, st.since
+		firstEpoch = st.epoch + 1
+	}
 
 	graphs := map[int]*model.DecoderTrainGraph{} // by steps; batch is fixed
 	defer func() {
@@ -152,9 +168,8 @@ func Train(ctx context.Context, cfg Config, dataDir string, rep progress.Reporte
 	featBuf := tensor.New(tensor.Of(tensor.Float32), tensor.WithShape(B, feats.Cells, feats.Channels))
 	captions := make([][]int, 0, B)
 	runStart := time.Now()
-	since := 0 // validated epochs since the best score improved
 
-	for epoch := 1; epoch <= cfg.Epochs; epoch++ {
+	for epoch := firstEpoch; epoch <= cfg.Epochs; epoch++ {
 		batches := MakeBatches(pairs, B, cfg.PoolBatches, rng)
 		rep.Start(fmt.Sprintf("epoch %d/%d", epoch, cfg.Epochs), int64(len(batches)))
 		start := time.Now()
@@ -241,6 +256,15 @@ func Train(ctx context.Context, cfg Config, dataDir string, rep progress.Reporte
 				}
 			}
 			res.Epochs = append(res.Epochs, st)
+			// Only a complete epoch is checkpointed: the next one then
+			// starts exactly where an uninterrupted run would.
+			if ckptPath != "" && st.Batches == len(batches) {
+				err := writeCheckpoint(ckptPath, cfg, dcfg, params, res.BestParams, opt, src,
+					trainState{epoch: epoch, steps: res.Steps, since: since, epochs: res.Epochs, best: res.Best})
+				if err != nil {
+					return res, err
+				}
+			}
 			if er, ok := rep.(EpochReporter); ok {
 				er.Epoch(st)
 			}

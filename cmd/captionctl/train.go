@@ -43,7 +43,9 @@ func trainCommand() *cli.Command {
 			"epoch, with the val scores and learning rate).\n" +
 			"The learning rate is multiplied by --decay whenever the --select-by score has not improved for a multiple\n" +
 			"of --decay-after epochs in a row; training stops after --patience such epochs, or after --time-limit.\n" +
-			"Every file is written atomically. The same seed gives the same numbers.",
+			"Every file is written atomically. The same seed gives the same numbers.\n" +
+			"At the end of every epoch last.safetensors checkpoints the run (weights, Adam state, RNG state, early-stopping\n" +
+			"state, best weights); --resume continues it from the next epoch, giving the same weights as a run never stopped.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "data", Usage: "prepared dataset `DIR` with features", Category: "Input"},
 			&cli.StringFlag{Name: "out", Usage: "run `DIR` to write the model, config and log to", Category: "Output"},
@@ -63,6 +65,7 @@ func trainCommand() *cli.Command {
 			&cli.Float64Flag{Name: "decay", Value: def.Decay, Usage: "learning-rate shrink factor `F` in (0, 1]", Category: "Training"},
 			&cli.IntFlag{Name: "patience", Value: def.Patience, Usage: "stop after `N` epochs in a row without val improvement (0: never)", Category: "Training"},
 			&cli.DurationFlag{Name: "time-limit", Value: def.TimeLimit, Usage: "stop after the batch that exceeds `DURATION` (e.g. 90m; 0: no limit), keeping the best model so far", Category: "Training"},
+			&cli.BoolFlag{Name: "resume", Usage: "continue the run checkpointed in --out (last.safetensors) exactly, with the same configuration; --epochs, --max-steps and --time-limit may change", Category: "Training"},
 			&cli.StringFlag{Name: "select-by", Value: def.SelectBy, Usage: "val `SCORE` that picks the best epoch: cider or bleu4", Category: "Validation"},
 			quietFlag(),
 		},
@@ -89,8 +92,14 @@ func trainCommand() *cli.Command {
 			if err := cfg.Validate(); err != nil {
 				return usageError{err}
 			}
-			if _, err := os.Stat(filepath.Join(out, runModelFile)); err == nil {
-				return usagef("%s already holds a trained model (%s): choose another --out or remove it", out, runModelFile)
+			cfg.RunDir, cfg.Resume = out, c.Bool("resume")
+			_, errModel := os.Stat(filepath.Join(out, runModelFile))
+			_, errLast := os.Stat(filepath.Join(out, train.CheckpointFile))
+			switch {
+			case !cfg.Resume && (errModel == nil || errLast == nil):
+				return usagef("%s already holds a run (%s or %s): continue it with --resume, choose another --out or remove it", out, runModelFile, train.CheckpointFile)
+			case cfg.Resume && errModel == nil && errLast != nil:
+				return usagef("%s already holds a trained model (%s) but no checkpoint (%s) to --resume from: choose another --out or remove it", out, runModelFile, train.CheckpointFile)
 			}
 			return runTrain(c, cfg, dataDir, out)
 		},
@@ -244,7 +253,23 @@ func runTrain(c *cli.Context, cfg train.Config, dataDir, out string) error {
 		Reporter: newReporter(c.App.ErrWriter, quiet), stderr: c.App.ErrWriter, quiet: quiet,
 		path: filepath.Join(out, runLogFile), curves: filepath.Join(out, runCurvesFile),
 	}
+	if ckpt := filepath.Join(out, train.CheckpointFile); cfg.Resume {
+		if _, err := os.Stat(ckpt); err == nil {
+			epochs, err := train.CheckpointEpochs(ckpt)
+			if err != nil {
+				return err
+			}
+			for _, st := range epochs {
+				log.lines = append(log.lines, newLogLine(st))
+			}
+			log.epochs = append(log.epochs, epochs...)
+		}
+	}
 	res, err := train.Train(c.Context, cfg, dataDir, log)
+	var mismatch train.ErrConfigMismatch
+	if errors.As(err, &mismatch) {
+		return usageError{err}
+	}
 	if err != nil {
 		return err
 	}

@@ -174,3 +174,48 @@ func TestTrainUsageErrors(t *testing.T) {
 		t.Errorf("train on an empty directory: exit %d, want %d: %s", code, exitBadInput, errOut)
 	}
 }
+
+func TestTrainResume(t *testing.T) {
+	prepared := prepareSynth(t, 30)
+	if code, out, errOut := runApp(t, featureArgs(prepared)...); code != 0 {
+		t.Fatalf("features: exit %d: %s%s", code, out, errOut)
+	}
+	run := filepath.Join(t.TempDir(), "run")
+	base := []string{"train", "--data", prepared, "--out", run, "--embed-dim", "16", "--attention-dim", "16",
+		"--hidden-dim", "16", "--batch", "8", "--seed", "3", "-q"}
+	if code, out, errOut := runApp(t, append(base, "--epochs", "1")...); code != 0 {
+		t.Fatalf("train 1 epoch: exit %d: %s%s", code, out, errOut)
+	}
+	if _, err := os.Stat(filepath.Join(run, train.CheckpointFile)); err != nil {
+		t.Fatal(err)
+	}
+	// Without --resume the run is refused, pointing at --resume.
+	if code, _, errOut := runApp(t, append(base, "--epochs", "2")...); code != exitUsage || !strings.Contains(errOut, "--resume") {
+		t.Errorf("train into an existing run without --resume: exit %d, want %d: %s", code, exitUsage, errOut)
+	}
+	// A changed flag is refused, naming it.
+	if code, _, errOut := runApp(t, append(base, "--epochs", "2", "--resume", "--lr", "1e-3")...); code != exitUsage || !strings.Contains(errOut, "--lr") {
+		t.Errorf("--resume with another --lr: exit %d, want %d: %s", code, exitUsage, errOut)
+	}
+	if code, out, errOut := runApp(t, append(base, "--epochs", "2", "--resume")...); code != 0 {
+		t.Fatalf("train --resume --epochs 2: exit %d: %s%s", code, out, errOut)
+	}
+	raw, err := os.ReadFile(filepath.Join(run, "log.jsonl"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var epochs []int
+	for _, line := range strings.Split(strings.TrimSpace(string(raw)), "\n") {
+		var l logLine
+		if err := json.Unmarshal([]byte(line), &l); err != nil {
+			t.Fatalf("log.jsonl: %v: %s", err, line)
+		}
+		epochs = append(epochs, l.Epoch)
+	}
+	if len(epochs) != 2 || epochs[0] != 1 || epochs[1] != 2 {
+		t.Errorf("log.jsonl epochs %v, want [1 2]", epochs)
+	}
+	if _, err := model.LoadModel(filepath.Join(run, "model.safetensors")); err != nil {
+		t.Fatal(err)
+	}
+}
