@@ -8,7 +8,8 @@
 // and training stops early when that score stops improving (see
 // afterValidation), and a run can be bounded by a wall-clock time limit.
 // With Config.RunDir set, a checkpoint is written after every epoch and
-// Config.Resume continues from it exactly. Beam validation is still to come.
+// Config.Resume continues from it exactly. With Config.ValBeam > 1 the val
+// captions come from beam search (infer.Beam) instead.
 package train
 
 import (
@@ -35,10 +36,14 @@ type Config struct {
 	Seed         uint64  // --seed: initial weights, shuffling and dropout
 	MaxSteps     int     // --max-steps: stop after this many batches in all; 0: no limit
 	ValMaxLen    int     // longest greedy validation caption, in words
-	SelectBy     string  // --select-by: SelectCIDEr or SelectBleu4, the val score that picks the best epoch
-	DecayAfter   int     // --decay-after: multiply the lr by Decay after each N epochs in a row without val improvement; 0 disables
-	Decay        float64 // --decay: learning-rate shrink factor in (0, 1]
-	Patience     int     // --patience: stop after N epochs in a row without val improvement; 0 disables
+	// ValBeam (--val-beam) is the beam width of validation captioning; 0
+	// (the zero value, as in checkpoints written before it existed) and 1
+	// mean greedy decoding.
+	ValBeam    int     `json:",omitempty"`
+	SelectBy   string  // --select-by: SelectCIDEr or SelectBleu4, the val score that picks the best epoch
+	DecayAfter int     // --decay-after: multiply the lr by Decay after each N epochs in a row without val improvement; 0 disables
+	Decay      float64 // --decay: learning-rate shrink factor in (0, 1]
+	Patience   int     // --patience: stop after N epochs in a row without val improvement; 0 disables
 	// TimeLimit (--time-limit) stops the run after the batch during which
 	// it is exceeded, as a normal end; 0: no limit.
 	TimeLimit time.Duration
@@ -95,6 +100,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--max-steps must be ≥ 0 (0: no limit), got %d", c.MaxSteps)
 	case c.PoolBatches < 1:
 		return fmt.Errorf("pool batches must be ≥ 1, got %d", c.PoolBatches)
+	case c.ValBeam < 0:
+		return fmt.Errorf("--val-beam must be ≥ 1, got %d", c.ValBeam)
 	case c.ValMaxLen < 1:
 		return fmt.Errorf("validation max length must be ≥ 1, got %d", c.ValMaxLen)
 	case c.SelectBy != SelectCIDEr && c.SelectBy != SelectBleu4:

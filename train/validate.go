@@ -37,6 +37,7 @@ type validator struct {
 	vocab  *data.Vocab
 	maxLen int
 	batch  int
+	beam   int // beam width; ≤ 1: greedy
 }
 
 // newValidator prepares validation on dataDir's val split. It returns a
@@ -66,7 +67,7 @@ func newValidator(dataDir string, vocab *data.Vocab, dcfg model.DecoderConfig, c
 	if feats.Cells != dcfg.GridCells || feats.Channels != dcfg.FeatureDim {
 		return nil, "", fmt.Errorf("val features of %s are %d×%d, the train features %d×%d", dataDir, feats.Cells, feats.Channels, dcfg.GridCells, dcfg.FeatureDim)
 	}
-	v := &validator{feats: feats, refs: map[int64][]string{}, vocab: vocab, maxLen: cfg.ValMaxLen, batch: cfg.Batch}
+	v := &validator{feats: feats, refs: map[int64][]string{}, vocab: vocab, maxLen: cfg.ValMaxLen, batch: cfg.Batch, beam: cfg.ValBeam}
 	for _, im := range images {
 		if !feats.Has(im.ImageID) {
 			continue
@@ -114,10 +115,15 @@ func hasValFeatures(dataDir string) (bool, error) {
 	return false, nil
 }
 
-// run captions the val images greedily with params and returns corpus
-// BLEU-4 and CIDEr-D.
+// run captions the val images with params, greedily or by beam search of
+// width v.beam, and returns corpus BLEU-4 and CIDEr-D.
 func (v *validator) run(ctx context.Context, params *model.DecoderParams) (bleu4, cider float64, err error) {
-	caps, err := infer.Greedy(params, v.feats, v.ids, v.vocab, v.maxLen, v.batch)
+	var caps map[int64][]string
+	if v.beam > 1 {
+		caps, err = infer.Beam(params, v.feats, v.ids, v.vocab, v.maxLen, v.beam, v.batch)
+	} else {
+		caps, err = infer.Greedy(params, v.feats, v.ids, v.vocab, v.maxLen, v.batch)
+	}
 	if err != nil {
 		return 0, 0, fmt.Errorf("validation: %w", err)
 	}

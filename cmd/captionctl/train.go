@@ -36,7 +36,7 @@ func trainCommand() *cli.Command {
 			"   captionctl train --data P --out runs/st --arch showtell --epochs 10",
 		Description: "Trains the decoder with teacher forcing on every (image, caption) pair of the train split, batched by\n" +
 			"caption length, with Adam and gradient clipping, on the features made by 'captionctl data features'.\n" +
-			"After each epoch the val split is captioned by greedy decoding and scored (BLEU-4, CIDEr-D).\n" +
+			"After each epoch the val split is captioned by greedy decoding (--val-beam K: beam search) and scored (BLEU-4, CIDEr-D).\n" +
 			"Writes to RUNDIR: model.safetensors (the best epoch's model by --select-by; the last epoch's when the\n" +
 			"dataset has no val features), config.json (the effective configuration), curves.png (loss and val scores\n" +
 			"per epoch) and log.jsonl (one line per\n" +
@@ -67,6 +67,7 @@ func trainCommand() *cli.Command {
 			&cli.DurationFlag{Name: "time-limit", Value: def.TimeLimit, Usage: "stop after the batch that exceeds `DURATION` (e.g. 90m; 0: no limit), keeping the best model so far", Category: "Training"},
 			&cli.BoolFlag{Name: "resume", Usage: "continue the run checkpointed in --out (last.safetensors) exactly, with the same configuration; --epochs, --max-steps and --time-limit may change", Category: "Training"},
 			&cli.StringFlag{Name: "select-by", Value: def.SelectBy, Usage: "val `SCORE` that picks the best epoch: cider or bleu4", Category: "Validation"},
+			&cli.IntFlag{Name: "val-beam", Value: 1, Usage: "caption the val split by beam search of width `K` (1: greedy)", Category: "Validation"},
 			quietFlag(),
 		},
 		Action: func(c *cli.Context) error {
@@ -89,6 +90,12 @@ func trainCommand() *cli.Command {
 			cfg.SelectBy = c.String("select-by")
 			cfg.DecayAfter, cfg.Decay, cfg.Patience = c.Int("decay-after"), c.Float64("decay"), c.Int("patience")
 			cfg.TimeLimit = c.Duration("time-limit")
+			switch k := c.Int("val-beam"); {
+			case k < 1:
+				return usagef("--val-beam must be ≥ 1 (1: greedy), got %d", k)
+			case k > 1:
+				cfg.ValBeam = k
+			}
 			if err := cfg.Validate(); err != nil {
 				return usageError{err}
 			}
@@ -128,6 +135,7 @@ type runConfig struct {
 	Patience     int     `json:"patience"`
 	TimeLimit    string  `json:"time_limit"` // Go duration syntax; "0s": none
 	ValMaxLen    int     `json:"val_max_len"`
+	ValBeam      int     `json:"val_beam,omitempty"` // > 1: beam validation
 	// Decoder is the decoder configuration with the data's sizes, as saved
 	// in the model file; absent until the data has been read.
 	Decoder *model.DecoderConfig `json:"decoder,omitempty"`
@@ -138,7 +146,7 @@ func newRunConfig(cfg train.Config, dataDir string) runConfig {
 		Data: dataDir, Arch: cfg.Arch, EmbedDim: cfg.EmbedDim, AttentionDim: cfg.AttentionDim, HiddenDim: cfg.HiddenDim,
 		Dropout: cfg.Dropout, AlphaC: cfg.AlphaC, Epochs: cfg.Epochs, Batch: cfg.Batch, LR: cfg.LR,
 		GradClip: cfg.GradClip, Seed: cfg.Seed, MaxSteps: cfg.MaxSteps, PoolBatches: cfg.PoolBatches,
-		SelectBy: cfg.SelectBy, ValMaxLen: cfg.ValMaxLen,
+		SelectBy: cfg.SelectBy, ValMaxLen: cfg.ValMaxLen, ValBeam: cfg.ValBeam,
 		DecayAfter: cfg.DecayAfter, Decay: cfg.Decay, Patience: cfg.Patience, TimeLimit: cfg.TimeLimit.String(),
 	}
 }
@@ -336,8 +344,12 @@ func runTrain(c *cli.Context, cfg train.Config, dataDir, out string) error {
 		fmt.Fprintf(w, "left out %d train images without features\n", res.Skipped)
 	}
 	if res.Best != nil {
-		fmt.Fprintf(w, "val (greedy): final BLEU-4 %.4f, CIDEr-D %.4f; best by %s: epoch %d, BLEU-4 %.4f, CIDEr-D %.4f\n",
-			last.Bleu4, last.CIDEr, cfg.SelectBy, res.Best.Epoch, res.Best.Bleu4, res.Best.CIDEr)
+		how := "greedy"
+		if cfg.ValBeam > 1 {
+			how = fmt.Sprintf("beam %d", cfg.ValBeam)
+		}
+		fmt.Fprintf(w, "val (%s): final BLEU-4 %.4f, CIDEr-D %.4f; best by %s: epoch %d, BLEU-4 %.4f, CIDEr-D %.4f\n",
+			how, last.Bleu4, last.CIDEr, cfg.SelectBy, res.Best.Epoch, res.Best.Bleu4, res.Best.CIDEr)
 		fmt.Fprintf(w, "model (best epoch, %d): %s\n", res.Best.Epoch, modelPath)
 	} else {
 		fmt.Fprintf(w, "%s\nmodel (last epoch): %s\n", res.ValNote, modelPath)
