@@ -13,6 +13,7 @@ import (
 	"path/filepath"
 	"runtime"
 	"slices"
+	"strings"
 	"sync"
 
 	"github.com/captionctl/captionctl/internal/atomicfile"
@@ -212,7 +213,7 @@ func ExtractFeatures(ctx context.Context, cfg FeaturesConfig, enc FeatureEncoder
 	rep.Done()
 
 	if res.Left == 0 {
-		slices.SortFunc(done, func(a, b ShardInfo) int { return cmpString(a.File, b.File) })
+		slices.SortFunc(done, func(a, b ShardInfo) int { return strings.Compare(a.File, b.File) })
 		m := &FeaturesManifest{Format: FeaturesFormat, Identity: cfg.Identity, DType: "F16", ImagesPerShard: cfg.ImagesPerShard, Shards: done, Skipped: skipped}
 		if m.Skipped == nil {
 			m.Skipped = []Dropped{}
@@ -223,16 +224,6 @@ func ExtractFeatures(ctx context.Context, cfg FeaturesConfig, enc FeatureEncoder
 		res.Manifest = m
 	}
 	return res, nil
-}
-
-func cmpString(a, b string) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
 }
 
 // datasetImagesRoot reads the images root from a prepared dataset's
