@@ -148,3 +148,149 @@ func TestLoadModelErrors(t *testing.T) {
 		t.Error("missing file: no error")
 	}
 }
+
+// testModelFileWithEncoder is a small decoder on a seeded random ResNet-18
+// (32-pixel images, 7×7 grid) with its weights in the file.
+func testModelFileWithEncoder(t *testing.T) (*ModelFile, *Encoder) {
+	t.Helper()
+	vocab := data.BuildVocab([][]string{{"a", "red", "circle"}}, 1)
+	cfg := DecoderConfig{Arch: ArchAttention, VocabSize: vocab.Len(), FeatureDim: 512, GridCells: 49,
+		EmbedDim: 4, AttentionDim: 3, HiddenDim: 5, Dropout: 0.5, AlphaC: 1}
+	params, err := NewDecoderParams(cfg, tensor.Float32, rand.New(rand.NewPCG(1, 2)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	pre := data.DefaultPreprocessConfig()
+	pre.ImageSize, pre.ResizeSize = 32, 36
+	id := data.EncoderIdentity{Arch: "resnet18", WeightsSHA256: "random:seed=3", Grid: 7, Channels: 512, Preprocess: pre}
+	sd, err := EncoderStateDict(id, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The encoder 'data features --weights random --seed 3' builds.
+	enc, err := RandomEncoder(EncoderConfig{Arch: "resnet18", Grid: 7, ImageSize: 32}, RandomEncoderRNG(3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return &ModelFile{Config: cfg, Params: params, Vocab: vocab, Encoder: id, EncoderWeights: sd}, enc
+}
+
+// TestModelFileEncoderRoundTrip: the encoder built from a loaded model file
+// gives exactly the features of the encoder 'data features' used.
+func TestModelFileEncoderRoundTrip(t *testing.T) {
+	m, want := testModelFileWithEncoder(t)
+	path := filepath.Join(t.TempDir(), "model.safetensors")
+	if err := SaveModel(path, m); err != nil {
+		t.Fatal(err)
+	}
+	got, err := LoadModel(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got.EncoderWeights) == 0 {
+		t.Fatal("no encoder weights after loading")
+	}
+	for name := range got.EncoderWeights {
+		if strings.HasPrefix(name, EncoderTensorPrefix) || strings.HasSuffix(name, "num_batches_tracked") {
+			t.Errorf("encoder weight %q", name)
+		}
+	}
+	enc, err := got.NewEncoder()
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(5, 5))
+	input := make([]float32, 2*3*32*32)
+	for i := range input {
+		input[i] = float32(rng.NormFloat64())
+	}
+	a, err := want.Forward(input, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := enc.Forward(input, 2)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !reflect.DeepEqual(a, b) {
+		t.Error("features of the loaded encoder differ from the original's")
+	}
+	// A weights file: accepted with its sha256, refused with another.
+	wpath := filepath.Join(t.TempDir(), "resnet18.safetensors")
+	var list []*tensorfile.Tensor
+	for _, tt := range m.EncoderWeights {
+		list = append(list, tt)
+	}
+	if err := tensorfile.WriteSafetensors(wpath, list, nil); err != nil {
+		t.Fatal(err)
+	}
+	sum, err := data.SHA256File(wpath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	id := m.Encoder
+	id.WeightsSHA256 = sum
+	if sd, err := EncoderStateDict(id, wpath); err != nil || len(sd) != len(m.EncoderWeights) {
+		t.Errorf("weights file: %d tensors, %v", len(sd), err)
+	}
+	id.WeightsSHA256 = strings.Repeat("0", 64)
+	if _, err := EncoderStateDict(id, wpath); err == nil || !strings.Contains(err.Error(), "sha256") {
+		t.Errorf("wrong sha256: %v", err)
+	}
+	if _, err := EncoderStateDict(id, ""); err == nil || !strings.Contains(err.Error(), "weights file") {
+		t.Errorf("no weights file: %v", err)
+	}
+}
+
+// TestModelFileWithoutEncoder: an older file without encoder tensors loads,
+// and building its encoder fails with ErrNoEncoderWeights.
+func TestModelFileWithoutEncoder(t *testing.T) {
+	m := testModelFile(t, ArchAttention)
+	path := filepath.Join(t.TempDir(), "model.safetensors")
+	if err := SaveModel(path, m); err != nil {
+		t.Fatal(err)
+	}
+	got, err := LoadModel(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.EncoderWeights != nil {
+		t.Errorf("%d encoder weights", len(got.EncoderWeights))
+	}
+	_, err = got.NewEncoder()
+	if !errors.Is(err, ErrNoEncoderWeights) || !strings.Contains(err.Error(), "retrain") {
+		t.Errorf("NewEncoder: %v, want ErrNoEncoderWeights with a hint", err)
+	}
+}
+
+func TestModelFileEncoderErrors(t *testing.T) {
+	m, _ := testModelFileWithEncoder(t)
+	const conv = EncoderTensorPrefix + "layer2.0.conv1.weight"
+	for name, edit := range map[string]func(map[string]*tensorfile.Tensor, map[string]string){
+		"missing": func(ts map[string]*tensorfile.Tensor, _ map[string]string) { delete(ts, conv) },
+		"shape": func(ts map[string]*tensorfile.Tensor, _ map[string]string) {
+			ts[conv] = tensorfile.NewF32(conv, []int{1}, []float32{0})
+		},
+	} {
+		path := rewrite(t, m, edit)
+		_, err := LoadModel(path)
+		var bad *badinput.Error
+		if !errors.As(err, &bad) || !strings.Contains(err.Error(), conv) {
+			t.Errorf("%s: %v, want a bad-input error naming %s", name, err, conv)
+		}
+	}
+	// SaveModel refuses weights that do not fit the identity.
+	m.Encoder.Arch = "resnet34"
+	if err := SaveModel(filepath.Join(t.TempDir(), "m.safetensors"), m); err == nil {
+		t.Error("resnet18 weights saved as resnet34")
+	}
+	if _, ok := RandomWeightsSeed("random:seed=12"); !ok {
+		t.Error("random:seed=12 not parsed")
+	}
+	if s, ok := RandomWeightsSeed("random:7"); !ok || s != 7 {
+		t.Error("random:7 not parsed")
+	}
+	if _, ok := RandomWeightsSeed(strings.Repeat("a", 64)); ok {
+		t.Error("sha256 parsed as a seed")
+	}
+}
