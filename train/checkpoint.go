@@ -16,7 +16,8 @@ import (
 )
 
 // CheckpointFile is the name, inside Config.RunDir, of the checkpoint
-// written at the end of every complete epoch.
+// written at the end of every complete epoch, every Config.CheckpointEvery
+// of wall time at a batch boundary, and when a run stops inside an epoch.
 const CheckpointFile = "last.safetensors"
 
 const checkpointFormat = "captionctl-checkpoint/1"
@@ -35,7 +36,7 @@ func (e ErrConfigMismatch) Error() string {
 
 // resumeMayChange lists the Config fields a resumed run may change: the
 // bounds of the run and where it is written.
-var resumeMayChange = map[string]bool{"Epochs": true, "MaxSteps": true, "TimeLimit": true, "RunDir": true, "Resume": true}
+var resumeMayChange = map[string]bool{"Epochs": true, "MaxSteps": true, "TimeLimit": true, "CheckpointEvery": true, "RunDir": true, "Resume": true}
 
 // configFlags names the flag of each Config field, for errors.
 var configFlags = map[string]string{
@@ -72,6 +73,24 @@ type trainState struct {
 	since  int
 	epochs []EpochStats
 	best   *BestEpoch
+	// pos is where inside epoch+1 the run is; nil at an epoch boundary.
+	pos *epochPosition
+}
+
+// epochPosition is a checkpoint's place inside an epoch: how to rebuild
+// the epoch's batch order, how many of its batches are done and the
+// statistics accumulated over them. The RNG itself is saved as it is
+// after the last batch done (the dropout masks of the next batch come
+// next); EpochRNG is its state when the epoch began, from which
+// MakeBatches rebuilds the same batches.
+type epochPosition struct {
+	EpochRNG []byte  `json:"epoch_rng"` // src.MarshalBinary before MakeBatches
+	Batch    int     `json:"batch"`     // batches done, 1 ≤ Batch < the epoch's batches
+	LossSum  float64 `json:"loss_sum"`  // Σ batch losses, in batch order (JSON keeps float64 exact)
+	Captions int     `json:"captions"`
+	Tokens   int     `json:"tokens"`
+	Top5     int     `json:"top5"`    // target tokens among the 5 largest logits
+	Seconds  float64 `json:"seconds"` // wall time spent on the epoch's batches so far
 }
 
 // writeCheckpoint writes path atomically: the parameters, Adam's moments,
@@ -143,6 +162,13 @@ func writeCheckpoint(path string, cfg Config, dcfg model.DecoderConfig, params, 
 			return err
 		}
 		meta["best"] = string(bj)
+	}
+	if st.pos != nil {
+		pj, err := json.Marshal(st.pos)
+		if err != nil {
+			return err
+		}
+		meta["position"] = string(pj)
 	}
 	return tensorfile.WriteSafetensors(path, ts, meta)
 }
@@ -258,6 +284,14 @@ func readCheckpoint(path string, cfg Config, dcfg model.DecoderConfig, params *m
 	}
 	if err := json.Unmarshal([]byte(meta["epochs"]), &st.epochs); err != nil {
 		return nil, st, bad("epochs", err)
+	}
+	if p, ok := meta["position"]; ok {
+		if err := json.Unmarshal([]byte(p), &st.pos); err != nil {
+			return nil, st, bad("position", err)
+		}
+		if st.pos.Batch < 1 || len(st.pos.EpochRNG) == 0 {
+			return nil, st, bad("position", fmt.Errorf("batch %d with %d bytes of epoch RNG state", st.pos.Batch, len(st.pos.EpochRNG)))
+		}
 	}
 	return best, st, nil
 }

@@ -3,11 +3,15 @@ package train
 import (
 	"context"
 	"errors"
+	"fmt"
 	"math"
 	"os"
 	"path/filepath"
 	"slices"
 	"testing"
+	"time"
+
+	"github.com/captionctl/captionctl/progress"
 )
 
 // TestResumeBitIdentical trains 3 epochs straight and 1 epoch then 2 more
@@ -44,12 +48,30 @@ func TestResumeBitIdentical(t *testing.T) {
 		t.Fatal(err)
 	}
 
+	sameRun(t, got, want)
+
+	// A changed configuration is refused, naming the flag.
+	bad := resumed
+	bad.LR *= 2
+	_, err = Train(context.Background(), bad, dir, nil)
+	var mm ErrConfigMismatch
+	if !errors.As(err, &mm) || mm.Flag != "--lr" {
+		t.Errorf("resume with another --lr: got %v, want ErrConfigMismatch naming --lr", err)
+	}
+}
+
+// sameRun fails t unless got's steps, epoch losses and learning rates,
+// parameters and best parameters are bit-identical to want's.
+func sameRun(t *testing.T, got, want *Result) {
+	t.Helper()
 	if got.Steps != want.Steps || len(got.Epochs) != len(want.Epochs) {
 		t.Fatalf("resumed: %d steps, %d epochs; straight: %d, %d", got.Steps, len(got.Epochs), want.Steps, len(want.Epochs))
 	}
 	for i := range want.Epochs {
-		if math.Float64bits(got.Epochs[i].Loss) != math.Float64bits(want.Epochs[i].Loss) || got.Epochs[i].LR != want.Epochs[i].LR {
-			t.Errorf("epoch %d: resumed loss %v lr %v, straight %v %v", i+1, got.Epochs[i].Loss, got.Epochs[i].LR, want.Epochs[i].Loss, want.Epochs[i].LR)
+		g, w := got.Epochs[i], want.Epochs[i]
+		if math.Float64bits(g.Loss) != math.Float64bits(w.Loss) || g.LR != w.LR || g.Batches != w.Batches ||
+			g.Captions != w.Captions || g.Top5 != w.Top5 {
+			t.Errorf("epoch %d: resumed %+v, straight %+v", i+1, g, w)
 		}
 	}
 	gp, wp := got.Params.Tensors(), want.Params.Tensors()
@@ -72,14 +94,87 @@ func TestResumeBitIdentical(t *testing.T) {
 			}
 		}
 	}
+}
 
-	// A changed configuration is refused, naming the flag.
-	bad := resumed
-	bad.LR *= 2
-	_, err = Train(context.Background(), bad, dir, nil)
-	var mm ErrConfigMismatch
-	if !errors.As(err, &mm) || mm.Flag != "--lr" {
-		t.Errorf("resume with another --lr: got %v, want ErrConfigMismatch naming --lr", err)
+// TestResumeMidEpoch stops runs inside an epoch — by MaxSteps, and by
+// taking the periodic checkpoint (CheckpointEvery 1ns: after every batch)
+// as it was after batch k, as a kill -9 would leave it — and resumes them:
+// the result must be bit-identical to an uninterrupted run's.
+func TestResumeMidEpoch(t *testing.T) {
+	dir := writeSynthDataset(t, 16, 4, 16) // 48 pairs: 6 batches of 8 per epoch
+	cfg := tinyConfig()
+	cfg.Epochs = 3
+	cfg.CheckpointEvery = 0
+
+	straight := cfg
+	straight.RunDir = t.TempDir()
+	want, err := Train(context.Background(), straight, dir, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if want.Steps != 18 {
+		t.Fatalf("straight run: %d steps, want 18", want.Steps)
+	}
+	resume := func(t *testing.T, run string) *Result {
+		t.Helper()
+		resumed := cfg
+		resumed.RunDir, resumed.Resume = run, true
+		got, err := Train(context.Background(), resumed, dir, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
+
+	t.Run("max-steps", func(t *testing.T) {
+		run := t.TempDir()
+		first := cfg
+		first.RunDir, first.MaxSteps = run, 8 // epoch 2, batch 2
+		res, err := Train(context.Background(), first, dir, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if res.Stop != StopMaxSteps || res.Steps != 8 {
+			t.Fatalf("first part: stop %q after %d steps", res.Stop, res.Steps)
+		}
+		sameRun(t, resume(t, run), want)
+	})
+
+	for _, k := range []int{1, 6, 7, 9, 13, 17} {
+		t.Run(fmt.Sprintf("periodic-after-%d", k), func(t *testing.T) {
+			run := t.TempDir()
+			first := cfg
+			first.RunDir, first.CheckpointEvery = run, time.Nanosecond
+			snap := &checkpointSnapshot{path: filepath.Join(run, CheckpointFile), at: k + 1}
+			if _, err := Train(context.Background(), first, dir, snap); err != nil {
+				t.Fatal(err)
+			}
+			if snap.data == nil {
+				t.Fatalf("no checkpoint after batch %d", k)
+			}
+			again := t.TempDir()
+			if err := os.WriteFile(filepath.Join(again, CheckpointFile), snap.data, 0o644); err != nil {
+				t.Fatal(err)
+			}
+			sameRun(t, resume(t, again), want)
+		})
+	}
+}
+
+// checkpointSnapshot copies the checkpoint file as it is when batch at
+// is reported done, i.e. as the previous batch left it.
+type checkpointSnapshot struct {
+	progress.Silent
+	path string
+	at   int
+	done int
+	data []byte
+}
+
+func (s *checkpointSnapshot) Add(n int64) {
+	s.done += int(n)
+	if n > 0 && s.done == s.at && s.data == nil {
+		s.data, _ = os.ReadFile(s.path)
 	}
 }
 

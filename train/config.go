@@ -47,15 +47,21 @@ type Config struct {
 	// TimeLimit (--time-limit) stops the run after the batch during which
 	// it is exceeded, as a normal end; 0: no limit.
 	TimeLimit time.Duration
+	// CheckpointEvery (--checkpoint-every) writes RunDir's checkpoint also
+	// inside an epoch, after the first batch that ends this much wall time
+	// after the last checkpoint; 0: at epoch ends only. A resumed run may
+	// change it.
+	CheckpointEvery time.Duration
 	// PoolBatches is how many batches' worth of shuffled pairs are sorted
 	// by caption length together before being cut into batches.
 	PoolBatches int
 	// RunDir, when not empty, is where the checkpoint CheckpointFile is
-	// written at the end of every complete epoch.
+	// written: at the end of every complete epoch, every CheckpointEvery,
+	// and when the run stops inside an epoch (MaxSteps, TimeLimit, ctx).
 	RunDir string `json:"-"`
 	// Resume (--resume) continues the run checkpointed in RunDir, when it
 	// has a checkpoint: the configuration must match the saved one except
-	// for Epochs, MaxSteps and TimeLimit.
+	// for Epochs, MaxSteps, TimeLimit and CheckpointEvery.
 	Resume bool `json:"-"`
 }
 
@@ -82,6 +88,8 @@ func DefaultConfig() Config {
 		DecayAfter:   8,
 		Decay:        0.8,
 		Patience:     20,
+		// CheckpointEvery bounds the work a kill -9 loses.
+		CheckpointEvery: 10 * time.Minute,
 	}
 }
 
@@ -114,6 +122,8 @@ func (c Config) Validate() error {
 		return fmt.Errorf("--patience must be ≥ 0 (0: no early stop), got %d", c.Patience)
 	case c.TimeLimit < 0:
 		return fmt.Errorf("--time-limit must be ≥ 0 (0: no limit), got %v", c.TimeLimit)
+	case c.CheckpointEvery < 0:
+		return fmt.Errorf("--checkpoint-every must be ≥ 0 (0: at epoch ends only), got %v", c.CheckpointEvery)
 	}
 	// The decoder's own fields (--arch, dims, --dropout, --alpha-c) are
 	// checked by its Validate with placeholder data sizes.

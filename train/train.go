@@ -32,7 +32,12 @@ type EpochStats struct {
 	Batches  int
 	Captions int
 	Seconds  float64
-	LR       float64 // Adam's learning rate during the epoch
+	// Top5 is the fraction of real target tokens whose id was among the 5
+	// largest logits of their step (teacher-forced, with dropout), over
+	// the epoch's batches; CaptionsPerSecond is Captions/Seconds.
+	Top5              float64 `json:",omitempty"`
+	CaptionsPerSecond float64 `json:",omitempty"`
+	LR                float64 // Adam's learning rate during the epoch
 	// Validated says whether the val split was decoded after this epoch;
 	// then Bleu4 (in [0, 1]) and CIDEr (CIDEr-D, in [0, 10]) are its scores.
 	Validated bool
@@ -144,6 +149,7 @@ func Train(ctx context.Context, cfg Config, dataDir string, rep progress.Reporte
 	opt := NewAdam(params.Tensors(), cfg.LR, cfg.GradClip)
 	since := 0 // validated epochs since the best score improved
 	firstEpoch := 1
+	var resumePos *epochPosition // set when resuming inside an epoch
 	ckptPath := ""
 	if cfg.RunDir != "" {
 		ckptPath = filepath.Join(cfg.RunDir, CheckpointFile)
@@ -155,7 +161,7 @@ func Train(ctx context.Context, cfg Config, dataDir string, rep progress.Reporte
 		}
 		res.BestParams, res.Best = best, st.best
 		res.Epochs, res.Steps, since = st.epochs, st.steps, st.since
-		firstEpoch = st.epoch + 1
+		firstEpoch, resumePos = st.epoch+1, st.pos
 	}
 
 	graphs := map[int]*model.DecoderTrainGraph{} // by steps; batch is fixed
@@ -168,17 +174,62 @@ func Train(ctx context.Context, cfg Config, dataDir string, rep progress.Reporte
 	featBuf := tensor.New(tensor.Of(tensor.Float32), tensor.WithShape(B, feats.Cells, feats.Channels))
 	captions := make([][]int, 0, B)
 	runStart := time.Now()
+	lastCheckpoint := runStart
 
 	for epoch := firstEpoch; epoch <= cfg.Epochs; epoch++ {
-		batches := MakeBatches(pairs, B, cfg.PoolBatches, rng)
+		// pos is the epoch's place, kept current batch by batch for
+		// mid-epoch checkpoints; a resumed epoch starts from the saved one.
+		pos := epochPosition{}
+		var batches []Batch
+		if resumePos != nil {
+			// Rebuild the epoch's batches from the RNG state at its start,
+			// then go on with the stream where the checkpoint left it.
+			pos, resumePos = *resumePos, nil
+			now, err := src.MarshalBinary()
+			if err != nil {
+				return res, err
+			}
+			if err := src.UnmarshalBinary(pos.EpochRNG); err != nil {
+				return res, fmt.Errorf("checkpoint %s: epoch rng: %w", ckptPath, err)
+			}
+			batches = MakeBatches(pairs, B, cfg.PoolBatches, rng)
+			if err := src.UnmarshalBinary(now); err != nil {
+				return res, err
+			}
+			if pos.Batch >= len(batches) {
+				return res, fmt.Errorf("checkpoint %s: %d batches of epoch %d done, but the epoch has %d; was the dataset changed? start a new run dir (--out)", ckptPath, pos.Batch, epoch, len(batches))
+			}
+		} else {
+			if pos.EpochRNG, err = src.MarshalBinary(); err != nil {
+				return res, err
+			}
+			batches = MakeBatches(pairs, B, cfg.PoolBatches, rng)
+		}
 		rep.Start(fmt.Sprintf("epoch %d/%d", epoch, cfg.Epochs), int64(len(batches)))
+		rep.Add(int64(pos.Batch))
 		start := time.Now()
+		priorSeconds, priorCaptions := pos.Seconds, pos.Captions
 		st := EpochStats{Epoch: epoch, LR: opt.LR}
-		var sum float64
+		dirty := false // batches done since the last checkpoint
+		// saveMid checkpoints the position inside the epoch.
+		saveMid := func() error {
+			if ckptPath == "" || !dirty || pos.Batch == len(batches) {
+				return nil
+			}
+			pos.Seconds = priorSeconds + time.Since(start).Seconds()
+			p := pos
+			err := writeCheckpoint(ckptPath, cfg, dcfg, params, res.BestParams, opt, src,
+				trainState{epoch: epoch - 1, steps: res.Steps, since: since, epochs: res.Epochs, best: res.Best, pos: &p})
+			dirty, lastCheckpoint = false, time.Now()
+			return err
+		}
 		stop := false
-		for _, b := range batches {
+		for _, b := range batches[pos.Batch:] {
 			if err := ctx.Err(); err != nil {
 				rep.Done()
+				if cerr := saveMid(); cerr != nil {
+					return res, cerr
+				}
 				return res, err
 			}
 			if cfg.MaxSteps > 0 && res.Steps >= cfg.MaxSteps {
@@ -219,6 +270,11 @@ func Train(ctx context.Context, cfg Config, dataDir string, rep progress.Reporte
 				rep.Done()
 				return res, ErrNonFiniteLoss{Step: res.Steps, Loss: loss.Loss}
 			}
+			hits, err := top5Hits(tg, captions)
+			if err != nil {
+				rep.Done()
+				return res, err
+			}
 			grads, err := tg.Grads()
 			if err != nil {
 				rep.Done()
@@ -228,19 +284,43 @@ func Train(ctx context.Context, cfg Config, dataDir string, rep progress.Reporte
 				rep.Done()
 				return res, err
 			}
-			sum += loss.Loss
-			st.Batches++
-			st.Captions += loss.Captions
+			pos.Batch++
+			pos.LossSum += loss.Loss
+			pos.Captions += loss.Captions
+			pos.Tokens += loss.Tokens
+			pos.Top5 += hits
+			dirty = true
 			rep.Add(1)
+			secs := time.Since(start).Seconds()
+			progress.Describe(rep, fmt.Sprintf("epoch %d/%d loss %.3f top5 %.1f%% %.0f cap/s", epoch, cfg.Epochs,
+				pos.LossSum/float64(pos.Batch), 100*ratio(pos.Top5, pos.Tokens), float64(pos.Captions-priorCaptions)/secs))
 			if cfg.TimeLimit > 0 && time.Since(runStart) > cfg.TimeLimit {
 				stop, res.Stop = true, StopTimeLimit
 				break
 			}
+			if cfg.CheckpointEvery > 0 && time.Since(lastCheckpoint) >= cfg.CheckpointEvery {
+				if err := saveMid(); err != nil {
+					rep.Done()
+					return res, err
+				}
+			}
 		}
 		rep.Done()
-		if st.Batches > 0 {
-			st.Loss = sum / float64(st.Batches)
-			st.Seconds = time.Since(start).Seconds()
+		if stop {
+			// The position inside the epoch, before the partial epoch is
+			// validated: a resumed run goes on exactly as if never stopped.
+			if err := saveMid(); err != nil {
+				return res, err
+			}
+		}
+		if pos.Batch > 0 {
+			st.Batches, st.Captions = pos.Batch, pos.Captions
+			st.Loss = pos.LossSum / float64(pos.Batch)
+			st.Seconds = priorSeconds + time.Since(start).Seconds()
+			st.Top5 = ratio(pos.Top5, pos.Tokens)
+			if st.Seconds > 0 {
+				st.CaptionsPerSecond = float64(pos.Captions) / st.Seconds
+			}
 			if val != nil {
 				prev := res.Best
 				if err := res.validate(ctx, &st, val, rep); err != nil {
@@ -256,14 +336,15 @@ func Train(ctx context.Context, cfg Config, dataDir string, rep progress.Reporte
 				}
 			}
 			res.Epochs = append(res.Epochs, st)
-			// Only a complete epoch is checkpointed: the next one then
-			// starts exactly where an uninterrupted run would.
-			if ckptPath != "" && st.Batches == len(batches) {
+			// A complete epoch is checkpointed after its validation: the
+			// next one then starts exactly where an uninterrupted run would.
+			if ckptPath != "" && pos.Batch == len(batches) {
 				err := writeCheckpoint(ckptPath, cfg, dcfg, params, res.BestParams, opt, src,
 					trainState{epoch: epoch, steps: res.Steps, since: since, epochs: res.Epochs, best: res.Best})
 				if err != nil {
 					return res, err
 				}
+				lastCheckpoint = time.Now()
 			}
 			if er, ok := rep.(EpochReporter); ok {
 				er.Epoch(st)
@@ -274,4 +355,57 @@ func Train(ctx context.Context, cfg Config, dataDir string, rep progress.Reporte
 		}
 	}
 	return res, nil
+}
+
+// ratio is n/d, 0 when d is 0.
+func ratio(n, d int) float64 {
+	if d == 0 {
+		return 0
+	}
+	return float64(n) / float64(d)
+}
+
+// top5Hits counts the real target tokens of the last Run whose id is
+// among the 5 largest logits of their step, as sgrvinod's accuracy(…, 5)
+// does: step t of caption b predicts caption[b][t+1]. A target tied with
+// the fifth largest logit counts as a hit.
+func top5Hits(tg *model.DecoderTrainGraph, captions [][]int) (int, error) {
+	hits := 0
+	for t := range tg.Steps {
+		logits := tg.Logits(t)
+		V := logits.Shape()[len(logits.Shape())-1]
+		switch v := logits.Data().(type) {
+		case []float32:
+			hits += topKCount(v, V, t, captions)
+		case []float64:
+			hits += topKCount(v, V, t, captions)
+		default:
+			return 0, fmt.Errorf("top-5 accuracy: logits of step %d are %v", t, logits.Dtype())
+		}
+	}
+	return hits, nil
+}
+
+// topKCount counts, over the rows of logits (B, V) whose caption has a
+// target at step t, the targets fewer than 5 logits exceed.
+func topKCount[T float32 | float64](logits []T, V, t int, captions [][]int) int {
+	hits := 0
+	for b, caption := range captions {
+		if t >= len(caption)-1 {
+			continue
+		}
+		row := logits[b*V : (b+1)*V]
+		x, above := row[caption[t+1]], 0
+		for _, y := range row {
+			if y > x {
+				if above++; above == 5 {
+					break
+				}
+			}
+		}
+		if above < 5 {
+			hits++
+		}
+	}
+	return hits
 }

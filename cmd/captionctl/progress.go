@@ -56,6 +56,15 @@ func (r *barReporter) Add(n int64) {
 	}
 }
 
+// Describe replaces the bar's description (progress.Describer).
+func (r *barReporter) Describe(what string) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.bar != nil {
+		r.bar.Describe(what)
+	}
+}
+
 func (r *barReporter) Done() {
 	r.mu.Lock()
 	defer r.mu.Unlock()
