@@ -44,8 +44,12 @@ func trainCommand() *cli.Command {
 			"The learning rate is multiplied by --decay whenever the --select-by score has not improved for a multiple\n" +
 			"of --decay-after epochs in a row; training stops after --patience such epochs, or after --time-limit.\n" +
 			"Every file is written atomically. The same seed gives the same numbers.\n" +
-			"At the end of every epoch last.safetensors checkpoints the run (weights, Adam state, RNG state, early-stopping\n" +
-			"state, best weights); --resume continues it from the next epoch, giving the same weights as a run never stopped.",
+			"last.safetensors checkpoints the run (weights, Adam state, RNG state, position in the epoch, early-stopping\n" +
+			"state, best weights) at the end of every epoch, every --checkpoint-every of wall time at a batch boundary, and\n" +
+			"when the run stops inside an epoch (Ctrl-C, --max-steps, --time-limit); --resume continues it from there, even\n" +
+			"after kill -9, giving the same weights as a run never stopped.\n" +
+			"The progress bar shows the epoch's running loss, top-5 accuracy (real target words among the 5 highest\n" +
+			"scores, teacher-forced) and captions per second; log.jsonl records them per epoch.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "data", Usage: "prepared dataset `DIR` with features", Category: "Input"},
 			&cli.StringFlag{Name: "out", Usage: "run `DIR` to write the model, config and log to", Category: "Output"},
@@ -65,7 +69,8 @@ func trainCommand() *cli.Command {
 			&cli.Float64Flag{Name: "decay", Value: def.Decay, Usage: "learning-rate shrink factor `F` in (0, 1]", Category: "Training"},
 			&cli.IntFlag{Name: "patience", Value: def.Patience, Usage: "stop after `N` epochs in a row without val improvement (0: never)", Category: "Training"},
 			&cli.DurationFlag{Name: "time-limit", Value: def.TimeLimit, Usage: "stop after the batch that exceeds `DURATION` (e.g. 90m; 0: no limit), keeping the best model so far", Category: "Training"},
-			&cli.BoolFlag{Name: "resume", Usage: "continue the run checkpointed in --out (last.safetensors) exactly, with the same configuration; --epochs, --max-steps and --time-limit may change", Category: "Training"},
+			&cli.DurationFlag{Name: "checkpoint-every", Value: def.CheckpointEvery, Usage: "also write last.safetensors inside an epoch, after the batch that ends `DURATION` after the last one (0: at epoch ends only)", Category: "Training"},
+			&cli.BoolFlag{Name: "resume", Usage: "continue the run checkpointed in --out (last.safetensors) exactly, with the same configuration; --epochs, --max-steps, --time-limit and --checkpoint-every may change", Category: "Training"},
 			&cli.StringFlag{Name: "select-by", Value: def.SelectBy, Usage: "val `SCORE` that picks the best epoch: cider or bleu4", Category: "Validation"},
 			&cli.IntFlag{Name: "val-beam", Value: 1, Usage: "caption the val split by beam search of width `K` (1: greedy)", Category: "Validation"},
 			quietFlag(),
@@ -89,7 +94,7 @@ func trainCommand() *cli.Command {
 			cfg.LR, cfg.GradClip, cfg.Seed = c.Float64("lr"), c.Float64("grad-clip"), c.Uint64("seed")
 			cfg.SelectBy = c.String("select-by")
 			cfg.DecayAfter, cfg.Decay, cfg.Patience = c.Int("decay-after"), c.Float64("decay"), c.Int("patience")
-			cfg.TimeLimit = c.Duration("time-limit")
+			cfg.TimeLimit, cfg.CheckpointEvery = c.Duration("time-limit"), c.Duration("checkpoint-every")
 			switch k := c.Int("val-beam"); {
 			case k < 1:
 				return usagef("--val-beam must be ≥ 1 (1: greedy), got %d", k)
@@ -134,8 +139,11 @@ type runConfig struct {
 	Decay        float64 `json:"decay"`
 	Patience     int     `json:"patience"`
 	TimeLimit    string  `json:"time_limit"` // Go duration syntax; "0s": none
-	ValMaxLen    int     `json:"val_max_len"`
-	ValBeam      int     `json:"val_beam,omitempty"` // > 1: beam validation
+	// CheckpointEvery is the wall time between mid-epoch checkpoints, Go
+	// duration syntax; "0s": at epoch ends only.
+	CheckpointEvery string `json:"checkpoint_every"`
+	ValMaxLen       int    `json:"val_max_len"`
+	ValBeam         int    `json:"val_beam,omitempty"` // > 1: beam validation
 	// Decoder is the decoder configuration with the data's sizes, as saved
 	// in the model file; absent until the data has been read.
 	Decoder *model.DecoderConfig `json:"decoder,omitempty"`
@@ -148,6 +156,7 @@ func newRunConfig(cfg train.Config, dataDir string) runConfig {
 		GradClip: cfg.GradClip, Seed: cfg.Seed, MaxSteps: cfg.MaxSteps, PoolBatches: cfg.PoolBatches,
 		SelectBy: cfg.SelectBy, ValMaxLen: cfg.ValMaxLen, ValBeam: cfg.ValBeam,
 		DecayAfter: cfg.DecayAfter, Decay: cfg.Decay, Patience: cfg.Patience, TimeLimit: cfg.TimeLimit.String(),
+		CheckpointEvery: cfg.CheckpointEvery.String(),
 	}
 }
 
@@ -159,13 +168,19 @@ type logLine struct {
 	Captions int     `json:"captions"`
 	Seconds  float64 `json:"seconds"`
 	LR       float64 `json:"lr"` // Adam's learning rate during the epoch
+	// Top5 is the fraction of real target tokens among the 5 largest
+	// logits (teacher-forced, with dropout), in [0, 1].
+	Top5 float64 `json:"top5"`
+	// CaptionsPerSecond is captions over seconds.
+	CaptionsPerSecond float64 `json:"captions_per_s"`
 	// The val scores of greedy captions; absent without validation.
 	ValBleu4 *float64 `json:"val_bleu4,omitempty"`
 	ValCIDEr *float64 `json:"val_cider,omitempty"`
 }
 
 func newLogLine(st train.EpochStats) logLine {
-	l := logLine{Epoch: st.Epoch, Loss: st.Loss, Batches: st.Batches, Captions: st.Captions, Seconds: st.Seconds, LR: st.LR}
+	l := logLine{Epoch: st.Epoch, Loss: st.Loss, Batches: st.Batches, Captions: st.Captions, Seconds: st.Seconds, LR: st.LR,
+		Top5: st.Top5, CaptionsPerSecond: st.CaptionsPerSecond}
 	if st.Validated {
 		b, c := st.Bleu4, st.CIDEr
 		l.ValBleu4, l.ValCIDEr = &b, &c
@@ -195,7 +210,8 @@ func (l *epochLog) Epoch(st train.EpochStats) {
 		if st.Validated {
 			val = fmt.Sprintf(", val BLEU-4 %.4f, CIDEr-D %.4f", st.Bleu4, st.CIDEr)
 		}
-		fmt.Fprintf(l.stderr, "epoch %d: loss %.4f, %d batches, %d captions, %.1fs%s\n", st.Epoch, st.Loss, st.Batches, st.Captions, st.Seconds, val)
+		fmt.Fprintf(l.stderr, "epoch %d: loss %.4f, top-5 %.1f%%, %d batches, %d captions, %.1fs (%.0f captions/s)%s\n",
+			st.Epoch, st.Loss, 100*st.Top5, st.Batches, st.Captions, st.Seconds, st.CaptionsPerSecond, val)
 	}
 	if err := l.write(); err != nil && l.err == nil {
 		l.err = err
@@ -204,6 +220,9 @@ func (l *epochLog) Epoch(st train.EpochStats) {
 		l.err = err
 	}
 }
+
+// Describe forwards the running statistics to the bar (progress.Describer).
+func (l *epochLog) Describe(what string) { progress.Describe(l.Reporter, what) }
 
 func (l *epochLog) write() error {
 	return atomicfile.Write(l.path, 0o644, func(w io.Writer) error {

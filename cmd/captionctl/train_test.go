@@ -6,10 +6,14 @@ import (
 	"encoding/json"
 	"image/png"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
+	"github.com/captionctl/captionctl/internal/tensorfile"
 	"github.com/captionctl/captionctl/model"
 	"github.com/captionctl/captionctl/train"
 )
@@ -87,7 +91,8 @@ func TestTrainCommand(t *testing.T) {
 	}
 	for i, l := range lines {
 		if l.Epoch != i+1 || l.LR != 4e-4 || !(l.Loss > 0) || l.Batches == 0 || l.Captions == 0 || l.Seconds <= 0 ||
-			l.ValBleu4 == nil || l.ValCIDEr == nil || *l.ValBleu4 < 0 || *l.ValBleu4 > 1 || *l.ValCIDEr < 0 || *l.ValCIDEr > 10 {
+			l.ValBleu4 == nil || l.ValCIDEr == nil || *l.ValBleu4 < 0 || *l.ValBleu4 > 1 || *l.ValCIDEr < 0 || *l.ValCIDEr > 10 ||
+			!(l.Top5 > 0 && l.Top5 <= 1) || !(l.CaptionsPerSecond > 0) {
 			t.Errorf("log line %d: %+v", i, l)
 		}
 	}
@@ -141,26 +146,27 @@ func TestTrainCommand(t *testing.T) {
 func TestTrainUsageErrors(t *testing.T) {
 	dir := t.TempDir()
 	cases := map[string][]string{
-		"no --data":              {"train", "--out", dir},
-		"no --out":               {"train", "--data", dir},
-		"bad --arch":             {"train", "--data", dir, "--out", dir, "--arch", "transformer"},
-		"zero --epochs":          {"train", "--data", dir, "--out", dir, "--epochs", "0"},
-		"zero --batch":           {"train", "--data", dir, "--out", dir, "--batch", "0"},
-		"negative --lr":          {"train", "--data", dir, "--out", dir, "--lr", "-1"},
-		"--dropout 1":            {"train", "--data", dir, "--out", dir, "--dropout", "1"},
-		"negative clip":          {"train", "--data", dir, "--out", dir, "--grad-clip", "-1"},
-		"negative alpha-c":       {"train", "--data", dir, "--out", dir, "--alpha-c", "-0.5"},
-		"negative steps":         {"train", "--data", dir, "--out", dir, "--max-steps", "-1"},
-		"zero --hidden-dim":      {"train", "--data", dir, "--out", dir, "--hidden-dim", "0"},
-		"unknown flag":           {"train", "--data", dir, "--out", dir, "--bogus"},
-		"not a number":           {"train", "--data", dir, "--out", dir, "--epochs", "many"},
-		"argument":               {"train", "--data", dir, "--out", dir, "extra"},
-		"bad --select-by":        {"train", "--data", dir, "--out", dir, "--select-by", "meteor"},
-		"negative --patience":    {"train", "--data", dir, "--out", dir, "--patience", "-1"},
-		"--decay 0":              {"train", "--data", dir, "--out", dir, "--decay", "0"},
-		"negative --decay-after": {"train", "--data", dir, "--out", dir, "--decay-after", "-2"},
-		"negative --time-limit":  {"train", "--data", dir, "--out", dir, "--time-limit", "-1m"},
-		"bad --time-limit":       {"train", "--data", dir, "--out", dir, "--time-limit", "soon"},
+		"no --data":                   {"train", "--out", dir},
+		"no --out":                    {"train", "--data", dir},
+		"bad --arch":                  {"train", "--data", dir, "--out", dir, "--arch", "transformer"},
+		"zero --epochs":               {"train", "--data", dir, "--out", dir, "--epochs", "0"},
+		"zero --batch":                {"train", "--data", dir, "--out", dir, "--batch", "0"},
+		"negative --lr":               {"train", "--data", dir, "--out", dir, "--lr", "-1"},
+		"--dropout 1":                 {"train", "--data", dir, "--out", dir, "--dropout", "1"},
+		"negative clip":               {"train", "--data", dir, "--out", dir, "--grad-clip", "-1"},
+		"negative alpha-c":            {"train", "--data", dir, "--out", dir, "--alpha-c", "-0.5"},
+		"negative steps":              {"train", "--data", dir, "--out", dir, "--max-steps", "-1"},
+		"zero --hidden-dim":           {"train", "--data", dir, "--out", dir, "--hidden-dim", "0"},
+		"unknown flag":                {"train", "--data", dir, "--out", dir, "--bogus"},
+		"not a number":                {"train", "--data", dir, "--out", dir, "--epochs", "many"},
+		"argument":                    {"train", "--data", dir, "--out", dir, "extra"},
+		"bad --select-by":             {"train", "--data", dir, "--out", dir, "--select-by", "meteor"},
+		"negative --patience":         {"train", "--data", dir, "--out", dir, "--patience", "-1"},
+		"--decay 0":                   {"train", "--data", dir, "--out", dir, "--decay", "0"},
+		"negative --decay-after":      {"train", "--data", dir, "--out", dir, "--decay-after", "-2"},
+		"negative --time-limit":       {"train", "--data", dir, "--out", dir, "--time-limit", "-1m"},
+		"bad --time-limit":            {"train", "--data", dir, "--out", dir, "--time-limit", "soon"},
+		"negative --checkpoint-every": {"train", "--data", dir, "--out", dir, "--checkpoint-every", "-1s"},
 	}
 	for name, args := range cases {
 		t.Run(name, func(t *testing.T) {
@@ -217,5 +223,78 @@ func TestTrainResume(t *testing.T) {
 	}
 	if _, err := model.LoadModel(filepath.Join(run, "model.safetensors")); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestTrainKill9Resume kills `captionctl train` with SIGKILL while it
+// writes a checkpoint after every batch (--checkpoint-every 1ns), resumes
+// it, and compares every tensor of the final checkpoint (weights, Adam
+// moments, best weights) and of the model with an uninterrupted run's:
+// they must be bit-identical.
+func TestTrainKill9Resume(t *testing.T) {
+	if testing.Short() {
+		t.Skip("-short: trains three times")
+	}
+	prepared := prepareSynth(t, 30)
+	if code, out, errOut := runApp(t, featureArgs(prepared)...); code != 0 {
+		t.Fatalf("features: exit %d: %s%s", code, out, errOut)
+	}
+	args := func(run string) []string {
+		return []string{"train", "--data", prepared, "--out", run, "--embed-dim", "16", "--attention-dim", "16",
+			"--hidden-dim", "16", "--batch", "4", "--epochs", "4", "--seed", "3", "--checkpoint-every", "1ns", "-q"}
+	}
+	killed := filepath.Join(t.TempDir(), "killed")
+	cmd := exec.Command(os.Args[0], args(killed)...)
+	cmd.Env = append(os.Environ(), "CAPTIONCTL_MAIN=1")
+	var errOut bytes.Buffer
+	cmd.Stderr = &errOut
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	// Kill it inside the second epoch, most likely while it writes a
+	// checkpoint.
+	last := filepath.Join(killed, train.CheckpointFile)
+	deadline := time.Now().Add(2 * time.Minute)
+	for time.Now().Before(deadline) {
+		if _, meta, err := tensorfile.LoadSafetensors(last); err == nil && meta["epoch"] == "1" && meta["position"] != "" {
+			break
+		}
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(15 * time.Millisecond)
+	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
+		t.Fatal(err)
+	}
+	cmd.Wait()
+	if _, err := os.Stat(filepath.Join(killed, "model.safetensors")); err == nil {
+		t.Skip("the run finished before it could be killed")
+	}
+	if _, meta, err := tensorfile.LoadSafetensors(last); err == nil {
+		t.Logf("killed after epoch %s, position in the next %s", meta["epoch"], meta["position"])
+	}
+	if code, out, errOut := runApp(t, append(args(killed), "--resume")...); code != 0 {
+		t.Fatalf("resume after kill -9: exit %d: %s%s", code, out, errOut)
+	}
+	fresh := filepath.Join(t.TempDir(), "fresh")
+	if code, out, errOut := runApp(t, args(fresh)...); code != 0 {
+		t.Fatalf("uninterrupted run: exit %d: %s%s", code, out, errOut)
+	}
+	for _, name := range []string{train.CheckpointFile, "model.safetensors"} {
+		got, _, err := tensorfile.LoadSafetensors(filepath.Join(killed, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		want, _, err := tensorfile.LoadSafetensors(filepath.Join(fresh, name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(got) != len(want) {
+			t.Errorf("%s: resumed has %d tensors, uninterrupted %d", name, len(got), len(want))
+		}
+		for tn, w := range want {
+			if g := got[tn]; g == nil || !bytes.Equal(g.Data, w.Data) {
+				t.Errorf("%s: tensor %s differs from the uninterrupted run's", name, tn)
+			}
+		}
 	}
 }
