@@ -216,3 +216,27 @@ func TestTrainCancelled(t *testing.T) {
 		t.Fatalf("got %v, want context.Canceled", err)
 	}
 }
+
+// TestTopKCount checks the top-5 hits on hand-made logits: a target
+// counts when fewer than 5 logits exceed its own (ties with the fifth
+// largest count), and only rows with a target at step t are scored.
+func TestTopKCount(t *testing.T) {
+	const V = 7
+	logits := []float32{
+		7, 6, 5, 4, 3, 2, 1, // row 0: target 4 (value 3) is 5th: hit
+		7, 6, 5, 4, 3, 2, 1, // row 1: target 5 (value 2) is 6th: miss
+		1, 1, 1, 1, 1, 1, 1, // row 2: all tied: hit
+		0, 0, 0, 0, 0, 0, 9, // row 3: caption too short for step 1: not scored
+	}
+	captions := [][]int{{1, 9, 4}, {1, 9, 5}, {1, 9, 6}, {1, 2}}
+	if got := topKCount(logits, V, 1, captions); got != 2 {
+		t.Errorf("step 1: %d hits, want 2", got)
+	}
+	// Step 0 predicts the second token: row 0's id 0 is the largest (hit),
+	// row 1's id 6 the smallest (miss), row 2 ties (hit), row 3's id 6 the
+	// largest (hit).
+	captions = [][]int{{1, 0}, {1, 6}, {1, 3}, {1, 6}}
+	if got := topKCount(logits, V, 0, captions); got != 3 {
+		t.Errorf("step 0: %d hits, want 3", got)
+	}
+}
