@@ -565,8 +565,8 @@ func testImage(i int) image.Image {
 
 // TestCaptionerImages: a model file with a random ResNet-18 (32-pixel
 // images, 7×7 grid) captions images after a save/load round trip exactly
-// as the in-memory model does, and exactly as captioning the features of
-// 'data features” encoder (RandomEncoder with the same seed) does.
+// as the in-memory model does, and exactly as captioning the features
+// made by the encoder of 'data features' (RandomEncoder, same seed) does.
 func TestCaptionerImages(t *testing.T) {
 	vocab := tinyVocab(t, "a", "b", "c", "d", "e", "f")
 	p := randomDecoder(t, model.ArchAttention, vocab, 49, 512, 3)
