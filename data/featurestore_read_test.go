@@ -5,6 +5,8 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"runtime"
+	"slices"
 	"strings"
 	"testing"
 
@@ -114,5 +116,111 @@ func TestLoadFeaturesErrorsNameTheShard(t *testing.T) {
 
 	if _, err = LoadFeatures(t.TempDir(), "train"); err == nil || !strings.Contains(err.Error(), "captionctl data features") {
 		t.Fatalf("no store: got %v, want advice to run data features", err)
+	}
+}
+
+// TestOpenFeaturesMatchesLoad checks that streamed rows equal loaded ones,
+// bit for bit, on a store with non-trivial values (an F16 round trip of
+// random numbers) in three shards.
+func TestOpenFeaturesMatchesLoad(t *testing.T) {
+	dir := t.TempDir()
+	writeFeatureStore(t, dir, map[string][]int{"train": {4, 1, 3}, "val": {2}}, 3, 5)
+	loaded, err := LoadFeatures(dir, "train")
+	if err != nil {
+		t.Fatal(err)
+	}
+	opened, err := OpenFeatures(dir, "train")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if opened.Len() != loaded.Len() || opened.Cells != loaded.Cells || opened.Channels != loaded.Channels ||
+		!slices.Equal(opened.IDs(), loaded.IDs()) {
+		t.Fatalf("opened %d ids %v [%d, %d], loaded %d ids %v [%d, %d]", opened.Len(), opened.IDs(), opened.Cells, opened.Channels,
+			loaded.Len(), loaded.IDs(), loaded.Cells, loaded.Channels)
+	}
+	want, got := make([]float32, loaded.Size()), make([]float32, opened.Size())
+	for _, id := range loaded.IDs() {
+		if err := loaded.Fill(want, id); err != nil {
+			t.Fatal(err)
+		}
+		if err := opened.Fill(got, id); err != nil {
+			t.Fatal(err)
+		}
+		if !slices.Equal(got, want) {
+			t.Fatalf("image %d: streamed %v, loaded %v", id, got, want)
+		}
+	}
+	if opened.Has(7) || opened.Fill(got, 7) == nil || opened.Fill(got[:3], 0) == nil {
+		t.Error("opened set: no error for a missing image or a short destination")
+	}
+	// Filling allocates nothing once warm: memory does not grow with use.
+	if a := testing.AllocsPerRun(100, func() { opened.Fill(got, 201) }); a > 0.1 {
+		t.Errorf("Fill allocates %v times per call", a)
+	}
+	if err := opened.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if opened.Fill(got, 0) == nil {
+		t.Error("Fill after Close gave no error")
+	}
+	if err := loaded.Close(); err != nil {
+		t.Errorf("Close of a loaded set: %v", err)
+	}
+}
+
+// TestOpenFeaturesHoldsNoFeatures opens a store of 2 MB of features and
+// checks that opening allocates a small fraction of that.
+func TestOpenFeaturesHoldsNoFeatures(t *testing.T) {
+	dir := t.TempDir()
+	writeFeatureStore(t, dir, map[string][]int{"train": {50, 50}}, 49, 200) // 100·49·200·2 B ≈ 2 MB
+	var before, after runtime.MemStats
+	runtime.ReadMemStats(&before)
+	fs, err := OpenFeatures(dir, "train")
+	runtime.ReadMemStats(&after)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer fs.Close()
+	if n := after.TotalAlloc - before.TotalAlloc; n > 200<<10 {
+		t.Errorf("OpenFeatures allocated %d bytes for 2 MB of features", n)
+	}
+}
+
+// TestOpenFeaturesErrors checks that damaged shards are refused naming
+// the shard, as LoadFeatures refuses them.
+func TestOpenFeaturesErrors(t *testing.T) {
+	dir := t.TempDir()
+	writeFeatureStore(t, dir, map[string][]int{"train": {2}}, 1, 2)
+	shard := filepath.Join(dir, FeaturesDir, "train-00000.safetensors")
+	whole, err := os.ReadFile(shard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cases := map[string]func() error{
+		"truncated": func() error { return os.WriteFile(shard, whole[:len(whole)-3], 0o644) },
+		"no header": func() error { return os.WriteFile(shard, whole[:5], 0o644) },
+		"F32": func() error {
+			return tensorfile.WriteSafetensors(shard, []*tensorfile.Tensor{
+				tensorfile.NewF32("features", []int{2, 1, 2}, []float32{1, 2, 3, 4}),
+				tensorfile.NewI64("image_ids", []int{2}, []int64{0, 1}),
+			}, nil)
+		},
+		"no ids": func() error {
+			return tensorfile.WriteSafetensors(shard, []*tensorfile.Tensor{
+				tensorfile.NewF16("features", []int{2, 1, 2}, []float32{1, 2, 3, 4}),
+			}, nil)
+		},
+	}
+	for name, damage := range cases {
+		t.Run(name, func(t *testing.T) {
+			if err := damage(); err != nil {
+				t.Fatal(err)
+			}
+			_, err := OpenFeatures(dir, "train")
+			var bad *badinput.Error
+			if !errors.As(err, &bad) || bad.File != shard {
+				t.Errorf("got %v, want a bad-input error naming %s", err, shard)
+			}
+		})
 	}
 }

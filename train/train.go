@@ -101,10 +101,13 @@ func Train(ctx context.Context, cfg Config, dataDir string, rep progress.Reporte
 	if err != nil {
 		return nil, err
 	}
-	feats, err := data.LoadFeatures(dataDir, "train")
+	// Streamed: a batch reads its rows from the shards, so memory does not
+	// grow with the split or across epochs.
+	feats, err := data.OpenFeatures(dataDir, "train")
 	if err != nil {
 		return nil, err
 	}
+	defer feats.Close()
 	res := &Result{Config: cfg, Vocab: vocab}
 	var imageIDs []int64
 	var pairs []Pair
@@ -137,6 +140,9 @@ func Train(ctx context.Context, cfg Config, dataDir string, rep progress.Reporte
 		return nil, err
 	}
 	res.ValNote = note
+	if val != nil {
+		defer val.close()
+	}
 	// One stream for everything random, in a fixed order: initial weights,
 	// then per epoch the batch order, then per batch the dropout masks.
 	src := rand.NewPCG(cfg.Seed, 0x63617074696f6e) // "caption"

@@ -60,11 +60,12 @@ func newValidator(dataDir string, vocab *data.Vocab, dcfg model.DecoderConfig, c
 	if err != nil {
 		return nil, "", err
 	}
-	feats, err := data.LoadFeatures(dataDir, "val")
+	feats, err := data.OpenFeatures(dataDir, "val")
 	if err != nil {
 		return nil, "", err
 	}
 	if feats.Cells != dcfg.GridCells || feats.Channels != dcfg.FeatureDim {
+		feats.Close()
 		return nil, "", fmt.Errorf("val features of %s are %d×%d, the train features %d×%d", dataDir, feats.Cells, feats.Channels, dcfg.GridCells, dcfg.FeatureDim)
 	}
 	v := &validator{feats: feats, refs: map[int64][]string{}, vocab: vocab, maxLen: cfg.ValMaxLen, batch: cfg.Batch, beam: cfg.ValBeam}
@@ -90,10 +91,14 @@ func newValidator(dataDir string, vocab *data.Vocab, dcfg model.DecoderConfig, c
 		v.refs[im.ImageID] = refs
 	}
 	if len(v.ids) == 0 {
+		feats.Close()
 		return nil, "no validation: no val image has both features and reference captions", nil
 	}
 	return v, "", nil
 }
+
+// close releases the val features' shard files.
+func (v *validator) close() { v.feats.Close() }
 
 // hasValFeatures reports whether dataDir's features manifest lists a val
 // shard.
