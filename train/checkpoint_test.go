@@ -2,6 +2,7 @@ package train
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"math"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/captionctl/captionctl/internal/tensorfile"
 	"github.com/captionctl/captionctl/progress"
 )
 
@@ -137,6 +139,21 @@ func TestResumeMidEpoch(t *testing.T) {
 		if res.Stop != StopMaxSteps || res.Steps != 8 {
 			t.Fatalf("first part: stop %q after %d steps", res.Stop, res.Steps)
 		}
+		checkPosition(t, run, "1", 2)
+		sameRun(t, resume(t, run), want)
+	})
+
+	t.Run("cancelled", func(t *testing.T) {
+		run := t.TempDir()
+		first := cfg
+		first.RunDir = run
+		ctx, cancel := context.WithCancel(context.Background())
+		defer cancel()
+		_, err := Train(ctx, first, dir, &cancelAt{at: 10, cancel: cancel}) // epoch 2, batch 4
+		if !errors.Is(err, context.Canceled) {
+			t.Fatalf("got %v, want context.Canceled", err)
+		}
+		checkPosition(t, run, "1", 4)
 		sameRun(t, resume(t, run), want)
 	})
 
@@ -175,6 +192,33 @@ func (s *checkpointSnapshot) Add(n int64) {
 	s.done += int(n)
 	if n > 0 && s.done == s.at && s.data == nil {
 		s.data, _ = os.ReadFile(s.path)
+	}
+}
+
+// checkPosition fails t unless run's checkpoint is after epoch and batch
+// batches of the next epoch.
+func checkPosition(t *testing.T, run, epoch string, batch int) {
+	t.Helper()
+	_, meta, err := tensorfile.LoadSafetensors(filepath.Join(run, CheckpointFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var pos epochPosition
+	if err := json.Unmarshal([]byte(meta["position"]), &pos); err != nil || meta["epoch"] != epoch || pos.Batch != batch {
+		t.Fatalf("checkpoint after epoch %s, position %s (%v); want epoch %s, batch %d", meta["epoch"], meta["position"], err, epoch, batch)
+	}
+}
+
+// cancelAt calls cancel when batch at is reported done.
+type cancelAt struct {
+	progress.Silent
+	at, done int
+	cancel   func()
+}
+
+func (c *cancelAt) Add(n int64) {
+	if c.done += int(n); c.done == c.at {
+		c.cancel()
 	}
 }
 
