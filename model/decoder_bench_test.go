@@ -11,7 +11,9 @@ import (
 // BenchmarkDecoderTrainStep times one training step (forward + backward,
 // dropout on) of the attention decoder, reporting captions/s. "small" is
 // the comparison configuration: vocabulary 2000, 512-d features on
-// a 7×7 grid, all other dims 256, batch 32, 16 steps.
+// a 7×7 grid, all other dims 256, batch 32, 16 steps; "big" vocabulary
+// 10000, 2048-d features on 14×14, dims 512. Caption lengths are random
+// (decRandomBatch), as in tools/bench_decoder.py.
 func BenchmarkDecoderTrainStep(b *testing.B) {
 	configs := []struct {
 		name  string
@@ -19,14 +21,19 @@ func BenchmarkDecoderTrainStep(b *testing.B) {
 		batch int
 		steps int
 		dims  int
+		feat  int
+		grid  int
+		vocab int
 	}{
-		{"small", ArchAttention, 32, 16, 256},
-		{"small-showtell", ArchShowTell, 32, 16, 256},
+		{"small", ArchAttention, 32, 16, 256, 512, 7, 2000},
+		{"small-showtell", ArchShowTell, 32, 16, 256, 512, 7, 2000},
+		{"big", ArchAttention, 32, 16, 512, 2048, 14, 10000},
 	}
 	for _, bc := range configs {
 		b.Run(fmt.Sprintf("%s/B=%d/T=%d/D=%d", bc.name, bc.batch, bc.steps, bc.dims), func(b *testing.B) {
 			cfg := DefaultDecoderConfig()
-			cfg.Arch, cfg.VocabSize = bc.arch, 2000
+			cfg.Arch, cfg.VocabSize = bc.arch, bc.vocab
+			cfg.FeatureDim, cfg.GridCells = bc.feat, bc.grid*bc.grid
 			cfg.EmbedDim, cfg.AttentionDim, cfg.HiddenDim = bc.dims, bc.dims, bc.dims
 			rng := rand.New(rand.NewPCG(1, 1))
 			p, err := NewDecoderParams(cfg, tensor.Float32, rng)

@@ -111,13 +111,13 @@ func decParityRun(t *testing.T, c decParityCase, dt tensor.Dtype) (DecoderLoss, 
 		t.Fatal(err)
 	}
 	keep := 1 / (1 - cfg.Dropout)
-	for step, mask := range tg.dropMasks {
+	for step := range T {
 		for i, x := range decSplitMix(3000+uint64(step), B*H) {
 			v := keep
 			if decUnit(x) < cfg.Dropout {
 				v = 0
 			}
-			decSet(mask, i, v)
+			tg.setMask(step, i, v)
 		}
 	}
 	loss, err := tg.Run()

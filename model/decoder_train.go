@@ -35,6 +35,7 @@ type DecoderTrainGraph struct {
 
 	vm    G.VM
 	nodes *decoderNodes
+	fused *fusedDecoder // float32: the fused engine instead of vm
 
 	// Inputs, bound to their nodes once and refilled per batch.
 	features   *tensor.Dense   // (B, P, F)
@@ -70,6 +71,11 @@ func NewDecoderTrainGraph(p *DecoderParams, batch, steps int) (tg *DecoderTrainG
 	}
 	if batch < 1 || steps < 1 {
 		return nil, fmt.Errorf("new decoder training graph: batch and steps must be ≥ 1, got %d and %d", batch, steps)
+	}
+	if p.Dtype == tensor.Float32 && !decForceGraph {
+		tg = &DecoderTrainGraph{Params: p, Batch: batch, Steps: steps, fused: newFusedDecoder(p, batch, steps)}
+		tg.SetDropout(nil)
+		return tg, nil
 	}
 	defer decRecover(&err)
 
@@ -216,6 +222,14 @@ func (tg *DecoderTrainGraph) SetBatch(features tensor.Tensor, captions [][]int) 
 		return errors.New("decoder batch: no caption has a token to predict")
 	}
 	tg.tokens, tg.captions = tokens, rows
+	if tg.fused != nil {
+		data, ok := features.Data().([]float32)
+		if !ok || len(data) != B*P*F {
+			return fmt.Errorf("decoder batch: features must be a dense float32 tensor")
+		}
+		tg.fused.setBatch(data, captions, tokens, rows)
+		return nil
+	}
 	if err := tensor.Copy(tg.features, features); err != nil {
 		return fmt.Errorf("decoder batch: copy features: %w", err)
 	}
@@ -257,6 +271,10 @@ func (tg *DecoderTrainGraph) SetBatch(features tensor.Tensor, captions [][]int) 
 // p = 0 sets every mask to ones. Call it before every training Run.
 func (tg *DecoderTrainGraph) SetDropout(rng *rand.Rand) {
 	p := tg.Params.Config.Dropout
+	if tg.fused != nil {
+		tg.fused.setDropout(rng, p)
+		return
+	}
 	for _, mask := range tg.dropMasks {
 		if rng == nil || p == 0 {
 			decFill(mask, 0, mask.Shape().TotalSize(), 1)
@@ -293,6 +311,9 @@ func (tg *DecoderTrainGraph) Run() (DecoderLoss, error) {
 	if tg.tokens == 0 {
 		return DecoderLoss{}, errors.New("decoder training graph: Run before SetBatch")
 	}
+	if tg.fused != nil {
+		return tg.fused.run()
+	}
 	for _, n := range tg.nodes.learnables {
 		if grad, err := n.Grad(); err == nil {
 			if d, ok := grad.(*tensor.Dense); ok { // nil before the first run
@@ -322,6 +343,12 @@ func (tg *DecoderTrainGraph) Run() (DecoderLoss, error) {
 // Params.Tensors(). The tensors belong to the graph: they are overwritten
 // by the next Run.
 func (tg *DecoderTrainGraph) Grads() ([]DecoderTensor, error) {
+	if tg.fused != nil {
+		if !tg.fused.ran {
+			return nil, errors.New("decoder gradients: not computed yet (call Run first)")
+		}
+		return tg.fused.grads, nil
+	}
 	params := tg.Params.Tensors()
 	out := make([]DecoderTensor, len(params))
 	for i, n := range tg.nodes.learnables {
@@ -344,11 +371,34 @@ func (tg *DecoderTrainGraph) Grads() ([]DecoderTensor, error) {
 // Logits returns the logits (B, V) that step t computed in the last Run,
 // for accuracy metrics. The tensor belongs to the graph.
 func (tg *DecoderTrainGraph) Logits(t int) *tensor.Dense {
+	if tg.fused != nil {
+		return tg.fused.stepLogits(t)
+	}
 	return tg.logits[t].Value().(*tensor.Dense)
 }
 
 // Close releases the compiled machine.
-func (tg *DecoderTrainGraph) Close() error { return tg.vm.Close() }
+func (tg *DecoderTrainGraph) Close() error {
+	if tg.fused != nil {
+		return nil
+	}
+	return tg.vm.Close()
+}
+
+// setMask sets element i (row-major over (B, H)) of step t's dropout
+// mask, for tests that supply their own masks.
+func (tg *DecoderTrainGraph) setMask(t, i int, v float64) {
+	if d := tg.fused; d != nil {
+		H := d.H
+		d.mask[(t*d.Bp+i/H)*d.ldH+i%H] = float32(v)
+		return
+	}
+	decSet(tg.dropMasks[t], i, v)
+}
+
+// decForceGraph makes NewDecoderTrainGraph build the gorgonia graph for
+// float32 parameters too (tests compare the two engines).
+var decForceGraph = false
 
 // decValue reads a scalar node's value as float64.
 func decValue(n *G.Node) float64 {

@@ -101,3 +101,10 @@ func (e *tiledEngine) mul(m int, a []float32, lda int, b *weightsMat, c []float3
 		}
 	}
 }
+
+// isTiled reports whether e is the tiled engine (weights in column panels
+// of gemmNR, which a product may be split along).
+func isTiled(e gemmEngine) bool {
+	_, ok := e.(*tiledEngine)
+	return ok
+}

@@ -1,0 +1,800 @@
+package model
+
+import (
+	"errors"
+	"math"
+	"math/rand/v2"
+	"sync"
+
+	"github.com/chewxy/math32"
+	"gorgonia.org/tensor"
+)
+
+// The fused decoder: the float32 engine behind DecoderTrainGraph. It
+// computes exactly the graph of decoder.go (the same equations, the same
+// loss, the same dropout masks drawn in the same order), but as a few
+// hand-written kernels over preallocated buffers instead of a tape of
+// gorgonia nodes: per time step, one product h_{t−1}·[W_h^att | W_β |
+// W_h^lstm] (every product of h_{t−1} at once), the attention, one product
+// (β⊙z)·W_z and the LSTM cell; everything that does not depend on the
+// recurrence — word inputs x·W_x, the output layer, softmax and loss, and
+// every weight gradient — is one product over all time steps. Profiling
+// the graph showed that per-node work (materialised broadcasts, fresh
+// tensors, the tape) cost far more than the arithmetic; here a training
+// step allocates nothing after the first.
+//
+// The gorgonia graph stays the definition: tests check this engine's loss
+// and every gradient against it at real sizes (B = 32, T = 16, dims 512),
+// and against PyTorch through the committed fixture. Float64 parameters
+// (gradient checks) run on the graph.
+
+// fusedDecoder is the fused engine for one (batch, steps) shape.
+type fusedDecoder struct {
+	p   *DecoderParams
+	att bool
+	gm  fusedGemm
+
+	B, T, Bp, R         int // batch, steps, padded batch rows, T·Bp
+	P, F, E, A, H, V    int
+	G4, Cw              int // 4H; width of h_{t−1}'s combined product
+	offBeta, offGate    int // column offsets in the combined product
+	ldF, ldE, ldA, ldH  int // leading dimensions (pad32)
+	ldV, ldG, ldC, ldI  int
+	bpRows, featRows    int // paddedRows(B·P)
+	transRows, transCol int
+
+	// Weights packed for this batch (refreshed by Run), as W and Wᵀ.
+	wComb, wCombT, wZ, wZT, wX, wXT, wO, wOT, wA, wInit, wImg, wImgT *weightsMat
+	combRM, zRM, xRM, initRM                                         []float32 // row-major staging
+	bComb, bGates, bO, bA, bInit, bImg                               []float32
+
+	// Inputs of the current batch.
+	feats            []float32 // featRows × F
+	words, targets   []int     // T × B; target −1 where step t is not real
+	ceRow            []float64 // T × B: −log p(y_t) of real rows
+	mask             []float32 // R × ldH dropout masks
+	rowW             []float32 // B: α_c/B' on real captions (penalty)
+	tokens, captions int
+	hasPenalty       bool
+
+	// Forward activations.
+	mean, initPre, ximg, g0       []float32
+	u                          []float32 // featRows × ldA
+	hs, cs                     []float32 // (T+1)·Bp × ldH: h_{t−1} in block t
+	x, xw, comb, gates         []float32
+	alpha                      []float32 // T × B × P
+	z, zt, beta                []float32 // R × ldF
+	hd, logits                 []float32
+	attSum                     []float32 // B × P: Σ_t r α
+	loss, crossEntropy, penPen float64
+
+	// Backward.
+	dlogits, dhd, dcomb, dx []float32
+	dzt, dh, dc, dinit      []float32
+	dximg, dg0              []float32
+	du, dwScore             []float32 // featRows × ldA; B × A
+	trans, gradTmp          []float32
+	packTmp                 *weightsMat
+	grads                   []DecoderTensor
+	gradOf                  map[string][]float32
+	ran                     bool
+}
+
+func newFusedDecoder(p *DecoderParams, batch, steps int) *fusedDecoder {
+	c := p.Config
+	d := &fusedDecoder{p: p, att: c.Arch == ArchAttention, gm: newFusedGemm(),
+		B: batch, T: steps, P: c.GridCells, F: c.FeatureDim, E: c.EmbedDim,
+		A: c.AttentionDim, H: c.HiddenDim, V: c.VocabSize}
+	d.Bp = paddedRows(batch)
+	d.R = steps * d.Bp
+	d.G4 = 4 * d.H
+	d.hasPenalty = d.att && c.AlphaC > 0
+	if d.att {
+		d.offBeta, d.offGate = d.A, d.A+d.F
+	}
+	d.Cw = d.offGate + d.G4
+	d.ldF, d.ldE, d.ldA, d.ldH = pad32(d.F), pad32(d.E), pad32(d.A), pad32(d.H)
+	d.ldV, d.ldG, d.ldC, d.ldI = pad32(d.V), pad32(d.G4), pad32(d.Cw), pad32(2*d.H)
+	d.featRows = paddedRows(batch * d.P)
+	B, R, Bp := batch, d.R, d.Bp
+	f := func(n int) []float32 { return make([]float32, n) }
+
+	d.combRM, d.xRM = f(d.H*d.Cw), f(d.E*d.G4)
+	d.bComb, d.bGates, d.bO = f(d.ldC), f(d.ldG), f(d.ldV)
+	d.feats = f(d.featRows * d.F)
+	d.words, d.targets = make([]int, steps*B), make([]int, steps*B)
+	d.ceRow = make([]float64, steps*B)
+	d.mask = f(R * d.ldH)
+	d.rowW = f(B)
+	d.mean = f(Bp * d.ldF)
+	d.hs, d.cs = f((steps+1)*Bp*d.ldH), f((steps+1)*Bp*d.ldH)
+	d.x, d.xw = f(R*d.ldE), f(R*d.ldG)
+	d.comb, d.gates = f(R*d.ldC), f(R*d.ldG)
+	d.hd, d.logits = f(R*d.ldH), f(R*d.ldV)
+	d.dlogits, d.dhd, d.dcomb, d.dx = f(R*d.ldV), f(R*d.ldH), f(R*d.ldC), f(R*d.ldE)
+	d.dh, d.dc = f(Bp*d.ldH), f(Bp*d.ldH)
+	if d.att {
+		d.zRM, d.initRM = f(d.F*d.G4), f(d.F*2*d.H)
+		d.bA, d.bInit = f(d.ldA), f(d.ldI)
+		d.initPre, d.dinit = f(Bp*d.ldI), f(Bp*d.ldI)
+		d.u, d.du = f(d.featRows*d.ldA), f(d.featRows*d.ldA)
+		d.alpha = f(steps * B * d.P)
+		d.z, d.zt, d.beta = f(R*d.ldF), f(R*d.ldF), f(R*d.ldF)
+		d.attSum = f(B * d.P)
+		d.dzt = f(Bp * d.ldF)
+		d.dwScore = f(B * d.A)
+	} else {
+		d.bImg = f(d.ldE)
+		d.ximg, d.dximg = f(Bp*d.ldE), f(Bp*d.ldE)
+		d.g0, d.dg0 = f(Bp*d.ldG), f(Bp*d.ldG)
+	}
+	// Transposed activations for weight gradients: (in × K) with in ≤
+	// max(F, H, E) and K ≤ max(R, B·P, Bp).
+	d.transRows = paddedRows(max(d.F, d.H, d.E))
+	d.transCol = max(R, d.featRows, Bp)
+	d.trans = f(d.transRows * d.transCol)
+	d.gradTmp = f(d.transRows * max(d.ldV, d.ldC, d.ldG, d.ldA, d.ldI, d.ldE))
+
+	d.gradOf = map[string][]float32{}
+	for _, t := range p.Tensors() {
+		g := tensor.New(tensor.Of(tensor.Float32), tensor.WithShape(t.Tensor.Shape().Clone()...))
+		d.grads = append(d.grads, DecoderTensor{Name: t.Name, Tensor: g})
+		d.gradOf[t.Name] = g.Float32s()
+	}
+	return d
+}
+
+// gateName is the parameter name prefix of LSTM gate k.
+func gateName(k int) string { return "decoder.lstm." + decoderGateNames[k] + "." }
+
+// packWeights stages and packs the parameters' current values.
+func (d *fusedDecoder) packWeights() {
+	p, H, G4, Cw := d.p, d.H, d.G4, d.Cw
+	// h_{t−1}'s combined product: [W_h^att | W_β | W_hi W_hf W_hg W_ho].
+	for r := range H {
+		row := d.combRM[r*Cw : (r+1)*Cw]
+		if d.att {
+			copy(row[:d.A], p.AttDecoder.Float32s()[r*d.A:(r+1)*d.A])
+			copy(row[d.offBeta:d.offGate], p.Gate.Float32s()[r*d.F:(r+1)*d.F])
+		}
+		for k := range 4 {
+			copy(row[d.offGate+k*H:d.offGate+(k+1)*H], p.LSTM[k].Hidden.Float32s()[r*H:(r+1)*H])
+		}
+	}
+	for r := range d.E {
+		for k := range 4 {
+			copy(d.xRM[r*G4+k*H:r*G4+(k+1)*H], p.LSTM[k].Input.Float32s()[r*H:(r+1)*H])
+		}
+	}
+	for k := range 4 {
+		copy(d.bGates[k*H:(k+1)*H], p.LSTM[k].Bias.Float32s())
+	}
+	d.wComb = d.gm.pack(d.wComb, d.combRM, Cw, H, Cw, false)
+	d.wCombT = d.gm.pack(d.wCombT, d.combRM, Cw, Cw, H, true)
+	d.wX = d.gm.pack(d.wX, d.xRM, G4, d.E, G4, false)
+	d.wXT = d.gm.pack(d.wXT, d.xRM, G4, G4, d.E, true)
+	d.wO = d.gm.pack(d.wO, p.Output.Float32s(), d.V, H, d.V, false)
+	d.wOT = d.gm.pack(d.wOT, p.Output.Float32s(), d.V, d.V, H, true)
+	copy(d.bO, p.OutputBias.Float32s())
+	if d.att {
+		for r := range d.F {
+			for k := range 4 {
+				copy(d.zRM[r*G4+k*H:r*G4+(k+1)*H], p.LSTM[k].Context.Float32s()[r*H:(r+1)*H])
+			}
+			copy(d.initRM[r*2*H:r*2*H+H], p.InitH.Float32s()[r*H:(r+1)*H])
+			copy(d.initRM[r*2*H+H:(r+1)*2*H], p.InitC.Float32s()[r*H:(r+1)*H])
+		}
+		d.wZ = d.gm.pack(d.wZ, d.zRM, G4, d.F, G4, false)
+		d.wZT = d.gm.pack(d.wZT, d.zRM, G4, G4, d.F, true)
+		d.wA = d.gm.pack(d.wA, p.AttEncoder.Float32s(), d.A, d.F, d.A, false)
+		d.wInit = d.gm.pack(d.wInit, d.initRM, 2*H, d.F, 2*H, false)
+		copy(d.bComb[d.offBeta:d.offGate], p.GateBias.Float32s())
+		copy(d.bA, p.AttEncoderBias.Float32s())
+		copy(d.bInit[:H], p.InitHBias.Float32s())
+		copy(d.bInit[H:2*H], p.InitCBias.Float32s())
+	} else {
+		d.wImg = d.gm.pack(d.wImg, p.Image.Float32s(), d.E, d.F, d.E, false)
+		d.wImgT = d.gm.pack(d.wImgT, p.Image.Float32s(), d.E, d.E, d.F, true)
+		copy(d.bImg, p.ImageBias.Float32s())
+	}
+}
+
+// setBatch copies a batch in (validated by the caller).
+func (d *fusedDecoder) setBatch(features []float32, captions [][]int, tokens, rows int) {
+	B, T := d.B, d.T
+	copy(d.feats, features[:B*d.P*d.F])
+	d.tokens, d.captions = tokens, rows
+	for t := range T {
+		for b := range B {
+			d.words[t*B+b], d.targets[t*B+b] = 0, -1
+			if b < len(captions) && t < len(captions[b])-1 {
+				d.words[t*B+b] = captions[b][t]
+				d.targets[t*B+b] = captions[b][t+1]
+			}
+		}
+	}
+	rw := float32(d.p.Config.AlphaC / float64(rows))
+	for b := range B {
+		d.rowW[b] = 0
+		if b < len(captions) && len(captions[b]) > 0 {
+			d.rowW[b] = rw
+		}
+	}
+}
+
+// setDropout draws the masks as DecoderTrainGraph.SetDropout does: step by
+// step, row-major over (B, H).
+func (d *fusedDecoder) setDropout(rng *rand.Rand, p float64) {
+	keep := float32(1 / (1 - p))
+	for t := range d.T {
+		for b := range d.B {
+			row := d.mask[(t*d.Bp+b)*d.ldH : (t*d.Bp+b)*d.ldH+d.H]
+			for j := range row {
+				if rng == nil || p == 0 {
+					row[j] = 1
+					continue
+				}
+				row[j] = 0
+				if rng.Float64() >= p {
+					row[j] = keep
+				}
+			}
+		}
+	}
+}
+
+func sigmoid32(x float32) float32 { return 1 / (1 + math32.Exp(-x)) }
+
+// rowsPar runs body over [0, n) split in two halves on two goroutines.
+func rowsPar(n int, body func(lo, hi int)) {
+	if n < 2 {
+		body(0, n)
+		return
+	}
+	half := n / 2
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		body(0, half)
+	}()
+	body(half, n)
+	wg.Wait()
+}
+
+// forward computes logits, loss and everything backward needs.
+func (d *fusedDecoder) forward() {
+	B, Bp, P, F, H := d.B, d.Bp, d.P, d.F, d.H
+	gm := d.gm
+	// ā, the mean feature.
+	inv := 1 / float32(P)
+	for b := range B {
+		m := d.mean[b*d.ldF : b*d.ldF+F]
+		clear(m)
+		for p := range P {
+			row := d.feats[(b*P+p)*F : (b*P+p+1)*F]
+			for f, v := range row {
+				m[f] += v
+			}
+		}
+		for f := range m {
+			m[f] *= inv
+		}
+	}
+	// Initial state.
+	h0, c0 := d.hs[:Bp*d.ldH], d.cs[:Bp*d.ldH]
+	if d.att {
+		gm.mul(B*P, d.feats, F, d.wA, d.u, d.ldA, &epilogue{bias: d.bA})
+		gm.mul(Bp, d.mean, d.ldF, d.wInit, d.initPre, d.ldI, &epilogue{bias: d.bInit})
+		for b := range B {
+			in := d.initPre[b*d.ldI:]
+			for j := range H {
+				h0[b*d.ldH+j] = math32.Tanh(in[j])
+				c0[b*d.ldH+j] = math32.Tanh(in[H+j])
+			}
+		}
+	} else {
+		gm.mul(Bp, d.mean, d.ldF, d.wImg, d.ximg, d.ldE, &epilogue{bias: d.bImg})
+		gm.mul(Bp, d.ximg, d.ldE, d.wX, d.g0, d.ldG, &epilogue{bias: d.bGates})
+		for b := range B {
+			g := d.g0[b*d.ldG:]
+			for j := range H {
+				i, o := sigmoid32(g[j]), sigmoid32(g[3*H+j])
+				gg := math32.Tanh(g[2*H+j])
+				g[j], g[H+j], g[2*H+j], g[3*H+j] = i, sigmoid32(g[H+j]), gg, o
+				c := i * gg
+				c0[b*d.ldH+j] = c
+				h0[b*d.ldH+j] = o * math32.Tanh(c)
+			}
+		}
+	}
+	// Word inputs of every step: x·W_x + b.
+	emb := d.p.Embedding.Float32s()
+	for t := range d.T {
+		for b := range B {
+			w := d.words[t*B+b]
+			copy(d.x[(t*Bp+b)*d.ldE:(t*Bp+b)*d.ldE+d.E], emb[w*d.E:(w+1)*d.E])
+		}
+	}
+	gm.mul(d.R, d.x, d.ldE, d.wX, d.xw, d.ldG, &epilogue{bias: d.bGates})
+
+	if d.att {
+		clear(d.attSum)
+	}
+	for t := range d.T {
+		hPrev := d.hs[t*Bp*d.ldH : (t+1)*Bp*d.ldH]
+		comb := d.comb[t*Bp*d.ldC : (t+1)*Bp*d.ldC]
+		gates := d.gates[t*Bp*d.ldG : (t+1)*Bp*d.ldG]
+		xw := d.xw[t*Bp*d.ldG : (t+1)*Bp*d.ldG]
+		gm.mul(Bp, hPrev, d.ldH, d.wComb, comb, d.ldC, &epilogue{bias: d.bComb})
+		if d.att {
+			d.attendForward(t)
+			zt := d.zt[t*Bp*d.ldF : (t+1)*Bp*d.ldF]
+			gm.mul(Bp, zt, d.ldF, d.wZ, gates, d.ldG, &epilogue{res: xw, ldr: d.ldG})
+		} else {
+			copy(gates, xw)
+		}
+		d.lstmForward(t)
+	}
+	gm.mul(d.R, d.hd, d.ldH, d.wO, d.logits, d.ldV, &epilogue{bias: d.bO})
+	d.lossForward()
+}
+
+// attendForward computes α_t, z_t, β_t and β⊙z for step t.
+func (d *fusedDecoder) attendForward(t int) {
+	B, Bp, P, F, A := d.B, d.Bp, d.P, d.F, d.A
+	w := d.p.AttScore.Float32s()[:A]
+	rowsPar(B, func(lo, hi int) {
+		e := make([]float32, P)
+		for b := lo; b < hi; b++ {
+			r := t*Bp + b
+			hp := d.comb[r*d.ldC : r*d.ldC+A]
+			for p := range P {
+				u := d.u[(b*P+p)*d.ldA : (b*P+p)*d.ldA+A]
+				var s float32
+				for a, v := range u {
+					if x := v + hp[a]; x > 0 {
+						s += w[a] * x
+					}
+				}
+				e[p] = s
+			}
+			alpha := d.alpha[(t*B+b)*P : (t*B+b+1)*P]
+			softmax32(alpha, e)
+			z := d.z[r*d.ldF : r*d.ldF+F]
+			clear(z)
+			for p, a := range alpha {
+				axpy32(z, d.feats[(b*P+p)*F:(b*P+p+1)*F], a)
+			}
+			if d.targets[t*B+b] >= 0 {
+				s := d.attSum[b*P : (b+1)*P]
+				for p, a := range alpha {
+					s[p] += a
+				}
+			}
+			bp := d.comb[r*d.ldC+d.offBeta : r*d.ldC+d.offBeta+F]
+			beta := d.beta[r*d.ldF : r*d.ldF+F]
+			zt := d.zt[r*d.ldF : r*d.ldF+F]
+			for f, v := range bp {
+				s := sigmoid32(v)
+				beta[f] = s
+				zt[f] = s * z[f]
+			}
+		}
+	})
+}
+
+// lstmForward applies the LSTM cell of step t to the gate
+// pre-activations in gates (less h_{t−1}'s part, which is in comb).
+func (d *fusedDecoder) lstmForward(t int) {
+	B, Bp, H := d.B, d.Bp, d.H
+	for b := range B {
+		r := t*Bp + b
+		g := d.gates[r*d.ldG : r*d.ldG+4*H]
+		hg := d.comb[r*d.ldC+d.offGate : r*d.ldC+d.offGate+4*H]
+		cPrev := d.cs[r*d.ldH : r*d.ldH+H]
+		c := d.cs[(r+Bp)*d.ldH : (r+Bp)*d.ldH+H]
+		h := d.hs[(r+Bp)*d.ldH : (r+Bp)*d.ldH+H]
+		hd := d.hd[r*d.ldH : r*d.ldH+H]
+		m := d.mask[r*d.ldH : r*d.ldH+H]
+		for j := range H {
+			i := sigmoid32(g[j] + hg[j])
+			f := sigmoid32(g[H+j] + hg[H+j])
+			gg := math32.Tanh(g[2*H+j] + hg[2*H+j])
+			o := sigmoid32(g[3*H+j] + hg[3*H+j])
+			g[j], g[H+j], g[2*H+j], g[3*H+j] = i, f, gg, o
+			cj := f*cPrev[j] + i*gg
+			c[j] = cj
+			hj := o * math32.Tanh(cj)
+			h[j] = hj
+			hd[j] = hj * m[j]
+		}
+	}
+}
+
+// lossForward computes the cross-entropy and penalty, and the gradient of
+// the loss with respect to the logits.
+func (d *fusedDecoder) lossForward() {
+	B, Bp, V := d.B, d.Bp, d.V
+	perToken := 1 / float64(d.tokens)
+	rowsPar(d.T, func(lo, hi int) {
+		for t := lo; t < hi; t++ {
+			for b := range B {
+				r := t*Bp + b
+				dl := d.dlogits[r*d.ldV : r*d.ldV+V]
+				y := d.targets[t*B+b]
+				d.ceRow[t*B+b] = 0
+				if y < 0 {
+					clear(dl)
+					continue
+				}
+				l := d.logits[r*d.ldV : r*d.ldV+V]
+				mx := l[0]
+				for _, v := range l {
+					mx = max(mx, v)
+				}
+				var sum float64
+				for j, v := range l {
+					e := math32.Exp(v - mx)
+					dl[j] = e
+					sum += float64(e)
+				}
+				d.ceRow[t*B+b] = float64(mx) + math.Log(sum) - float64(l[y])
+				scale := float32(perToken / sum)
+				for j := range dl {
+					dl[j] *= scale
+				}
+				dl[y] -= float32(perToken)
+			}
+		}
+	})
+	var ce float64 // summed in step, row order whatever the split
+	for _, v := range d.ceRow {
+		ce += v
+	}
+	d.crossEntropy = ce * perToken
+	d.penPen = 0
+	if d.hasPenalty {
+		var pen float64
+		for b := range B {
+			if d.rowW[b] == 0 {
+				continue
+			}
+			var s float64
+			for _, v := range d.attSum[b*d.P : (b+1)*d.P] {
+				dv := float64(v) - 1
+				s += dv * dv
+			}
+			pen += float64(d.rowW[b]) * s
+		}
+		d.penPen = pen
+	}
+	d.loss = d.crossEntropy + d.penPen
+}
+
+// backward computes every parameter gradient from the forward pass.
+func (d *fusedDecoder) backward() {
+	B, Bp, H, R := d.B, d.Bp, d.H, d.R
+	gm := d.gm
+	gm.mul(R, d.dlogits, d.ldV, d.wOT, d.dhd, d.ldH, &epilogue{})
+	d.weightGrad("decoder.output.weight", d.hd, d.ldH, H, d.dlogits, d.ldV, d.V, R)
+	colSum(d.gradOf["decoder.output.bias"], d.dlogits, d.ldV, d.V, R)
+
+	clear(d.dh)
+	clear(d.dc)
+	if d.att {
+		clear(d.du)
+		clear(d.dwScore)
+	}
+	for t := d.T - 1; t >= 0; t-- {
+		d.lstmBackward(t)
+		dcomb := d.dcomb[t*Bp*d.ldC : (t+1)*Bp*d.ldC]
+		if d.att {
+			gm.mul(Bp, dcomb[d.offGate:], d.ldC, d.wZT, d.dzt, d.ldF, &epilogue{})
+			d.attendBackward(t)
+		}
+		gm.mul(Bp, dcomb, d.ldC, d.wCombT, d.dh, d.ldH, &epilogue{})
+	}
+	// d.dh, d.dc are now the gradients of h_0, c_0.
+	if d.att {
+		h0, c0 := d.hs, d.cs
+		for b := range B {
+			for j := range H {
+				hv, cv := h0[b*d.ldH+j], c0[b*d.ldH+j]
+				d.dinit[b*d.ldI+j] = d.dh[b*d.ldH+j] * (1 - hv*hv)
+				d.dinit[b*d.ldI+H+j] = d.dc[b*d.ldH+j] * (1 - cv*cv)
+			}
+		}
+		d.weightGrad("", d.mean, d.ldF, d.F, d.dinit, d.ldI, 2*H, Bp)
+		d.scatterCols(d.F, d.ldI, []string{"decoder.init_h.weight", "decoder.init_c.weight"}, H, 0)
+		colSumSplit(d, d.dinit, d.ldI, Bp, 0, []string{"decoder.init_h.bias", "decoder.init_c.bias"}, H)
+	} else {
+		c0 := d.cs
+		for b := range B {
+			g := d.g0[b*d.ldG:]
+			dg := d.dg0[b*d.ldG:]
+			for j := range H {
+				i, gg, o := g[j], g[2*H+j], g[3*H+j]
+				tc := math32.Tanh(c0[b*d.ldH+j])
+				dh := d.dh[b*d.ldH+j]
+				do := dh * tc
+				dc := d.dc[b*d.ldH+j] + dh*o*(1-tc*tc)
+				dg[j] = dc * gg * i * (1 - i)
+				dg[H+j] = 0
+				dg[2*H+j] = dc * i * (1 - gg*gg)
+				dg[3*H+j] = do * o * (1 - o)
+			}
+		}
+		gm.mul(Bp, d.dg0, d.ldG, d.wXT, d.dximg, d.ldE, &epilogue{})
+		d.weightGrad("decoder.image.weight", d.mean, d.ldF, d.F, d.dximg, d.ldE, d.E, Bp)
+		colSum(d.gradOf["decoder.image.bias"], d.dximg, d.ldE, d.E, Bp)
+	}
+
+	// Weight gradients over all steps at once.
+	d.weightGrad("", d.hs, d.ldH, H, d.dcomb, d.ldC, d.Cw, R)
+	hidden := make([]string, 4)
+	for k := range 4 {
+		hidden[k] = gateName(k) + "hidden.weight"
+	}
+	d.scatterCols(H, d.ldC, hidden, H, d.offGate)
+	if d.att {
+		d.copyCols(d.gradOf["decoder.attention.decoder.weight"], H, d.A, d.ldC, 0)
+		d.copyCols(d.gradOf["decoder.f_beta.weight"], H, d.F, d.ldC, d.offBeta)
+		colSum(d.gradOf["decoder.f_beta.bias"], d.dcomb[d.offBeta:], d.ldC, d.F, R)
+		d.weightGrad("", d.zt, d.ldF, d.F, d.dcomb[d.offGate:], d.ldC, d.G4, R)
+		ctx := make([]string, 4)
+		for k := range 4 {
+			ctx[k] = gateName(k) + "context.weight"
+		}
+		d.scatterCols(d.F, d.ldG, ctx, H, 0)
+		d.weightGrad("decoder.attention.encoder.weight", d.feats, d.F, d.F, d.du, d.ldA, d.A, B*d.P)
+		colSum(d.gradOf["decoder.attention.encoder.bias"], d.du, d.ldA, d.A, B*d.P)
+		ws := d.gradOf["decoder.attention.score.weight"]
+		clear(ws)
+		for b := range B {
+			for a, v := range d.dwScore[b*d.A : (b+1)*d.A] {
+				ws[a] += v
+			}
+		}
+	}
+	d.weightGrad("", d.x, d.ldE, d.E, d.dcomb[d.offGate:], d.ldC, d.G4, R)
+	input := make([]string, 4)
+	for k := range 4 {
+		input[k] = gateName(k) + "input.weight"
+	}
+	d.scatterCols(d.E, d.ldG, input, H, 0)
+	colSumSplit(d, d.dcomb[d.offGate:], d.ldC, R, 0, []string{gateName(0) + "bias", gateName(1) + "bias", gateName(2) + "bias", gateName(3) + "bias"}, H)
+	if !d.att {
+		// The image step's own LSTM input: x_img·W_x and the bias.
+		d.weightGrad("", d.ximg, d.ldE, d.E, d.dg0, d.ldG, d.G4, Bp)
+		d.addCols(d.E, d.ldG, input, H)
+		for k := range 4 {
+			bias := d.gradOf[gateName(k)+"bias"]
+			for b := range B {
+				for j, v := range d.dg0[b*d.ldG+k*H : b*d.ldG+(k+1)*H] {
+					bias[j] += v
+				}
+			}
+		}
+	}
+	// Embedding rows: dx = dgates·W_xᵀ, scattered by word.
+	gm.mul(R, d.dcomb[d.offGate:], d.ldC, d.wXT, d.dx, d.ldE, &epilogue{})
+	emb := d.gradOf["decoder.embedding.weight"]
+	clear(emb)
+	for t := range d.T {
+		for b := range B {
+			w := d.words[t*B+b]
+			row := emb[w*d.E : (w+1)*d.E]
+			for j, v := range d.dx[(t*Bp+b)*d.ldE : (t*Bp+b)*d.ldE+d.E] {
+				row[j] += v
+			}
+		}
+	}
+}
+
+// lstmBackward turns dh_t (from the output and from step t+1) and dc_t
+// into the gradients of step t's pre-activations, stored in dcomb's gate
+// columns, and leaves dc_{t−1} in d.dc.
+func (d *fusedDecoder) lstmBackward(t int) {
+	B, Bp, H := d.B, d.Bp, d.H
+	for b := range B {
+		r := t*Bp + b
+		g := d.gates[r*d.ldG : r*d.ldG+4*H]
+		dg := d.dcomb[r*d.ldC+d.offGate : r*d.ldC+d.offGate+4*H]
+		cPrev := d.cs[r*d.ldH : r*d.ldH+H]
+		c := d.cs[(r+Bp)*d.ldH : (r+Bp)*d.ldH+H]
+		dhd := d.dhd[r*d.ldH : r*d.ldH+H]
+		m := d.mask[r*d.ldH : r*d.ldH+H]
+		dh := d.dh[b*d.ldH : b*d.ldH+H]
+		dc := d.dc[b*d.ldH : b*d.ldH+H]
+		for j := range H {
+			i, f, gg, o := g[j], g[H+j], g[2*H+j], g[3*H+j]
+			tc := math32.Tanh(c[j])
+			dht := dh[j] + dhd[j]*m[j]
+			dct := dc[j] + dht*o*(1-tc*tc)
+			dg[j] = dct * gg * i * (1 - i)
+			dg[H+j] = dct * cPrev[j] * f * (1 - f)
+			dg[2*H+j] = dct * i * (1 - gg*gg)
+			dg[3*H+j] = dht * tc * o * (1 - o)
+			dc[j] = dct * f
+		}
+	}
+}
+
+// attendBackward takes d(β⊙z) of step t (d.dzt) back through β, z, α and
+// the attention MLP: dβ's pre-activation and dhp go to dcomb, du and the
+// score weight's per-row gradient accumulate.
+func (d *fusedDecoder) attendBackward(t int) {
+	B, Bp, P, F, A := d.B, d.Bp, d.P, d.F, d.A
+	w := d.p.AttScore.Float32s()[:A]
+	rowsPar(B, func(lo, hi int) {
+		dz := make([]float32, F)
+		dalpha := make([]float32, P)
+		for b := lo; b < hi; b++ {
+			r := t*Bp + b
+			dzt := d.dzt[b*d.ldF : b*d.ldF+F]
+			beta := d.beta[r*d.ldF : r*d.ldF+F]
+			z := d.z[r*d.ldF : r*d.ldF+F]
+			dbp := d.dcomb[r*d.ldC+d.offBeta : r*d.ldC+d.offBeta+F]
+			for f, g := range dzt {
+				dz[f] = g * beta[f]
+				dbp[f] = g * z[f] * beta[f] * (1 - beta[f])
+			}
+			alpha := d.alpha[(t*B+b)*P : (t*B+b+1)*P]
+			isReal := d.targets[t*B+b] >= 0 && d.hasPenalty
+			var dot float32
+			for p := range P {
+				da := dot32(dz, d.feats[(b*P+p)*F:(b*P+p+1)*F])
+				if isReal {
+					da += 2 * d.rowW[b] * (d.attSum[b*P+p] - 1)
+				}
+				dalpha[p] = da
+				dot += da * alpha[p]
+			}
+			hp := d.comb[r*d.ldC : r*d.ldC+A]
+			dhp := d.dcomb[r*d.ldC : r*d.ldC+A]
+			clear(dhp)
+			dws := d.dwScore[b*A : (b+1)*A]
+			for p, a := range alpha {
+				de := a * (dalpha[p] - dot)
+				if de == 0 {
+					continue
+				}
+				u := d.u[(b*P+p)*d.ldA : (b*P+p)*d.ldA+A]
+				du := d.du[(b*P+p)*d.ldA : (b*P+p)*d.ldA+A]
+				for k, v := range u {
+					if x := v + hp[k]; x > 0 {
+						g := de * w[k]
+						du[k] += g
+						dhp[k] += g
+						dws[k] += de * x
+					}
+				}
+			}
+		}
+	})
+}
+
+// weightGrad computes Xᵀ·dY (X is k×in with stride ldx, dY k×n with
+// stride ldy) into d.gradTmp (in × pad32(n)), and, when name is not
+// empty, copies it into that parameter's gradient (in × n).
+func (d *fusedDecoder) weightGrad(name string, x []float32, ldx, in int, dy []float32, ldy, n, k int) {
+	transpose(d.trans, k, x, ldx, k, in)
+	d.packTmp = d.gm.pack(d.packTmp, dy, ldy, k, n, false)
+	d.gm.mul(in, d.trans, k, d.packTmp, d.gradTmp, pad32(n), &epilogue{})
+	if name != "" {
+		d.copyCols(d.gradOf[name], in, n, pad32(n), 0)
+	}
+}
+
+// copyCols copies columns [off, off+n) of d.gradTmp (stride ld) into dst
+// (rows × n).
+func (d *fusedDecoder) copyCols(dst []float32, rows, n, ld, off int) {
+	for r := range rows {
+		copy(dst[r*n:(r+1)*n], d.gradTmp[r*ld+off:r*ld+off+n])
+	}
+}
+
+// scatterCols copies len(names) blocks of w columns, starting at column
+// off of d.gradTmp, into the named gradients (rows × w each).
+func (d *fusedDecoder) scatterCols(rows, ld int, names []string, w, off int) {
+	for k, name := range names {
+		d.copyCols(d.gradOf[name], rows, w, ld, off+k*w)
+	}
+}
+
+// addCols adds blocks of d.gradTmp as scatterCols copies them.
+func (d *fusedDecoder) addCols(rows, ld int, names []string, w int) {
+	for k, name := range names {
+		dst := d.gradOf[name]
+		for r := range rows {
+			for j, v := range d.gradTmp[r*ld+k*w : r*ld+(k+1)*w] {
+				dst[r*w+j] += v
+			}
+		}
+	}
+}
+
+// colSum sets dst to the column sums of the first rows rows of m.
+func colSum(dst, m []float32, ld, n, rows int) {
+	clear(dst[:n])
+	for r := range rows {
+		for j, v := range m[r*ld : r*ld+n] {
+			dst[j] += v
+		}
+	}
+}
+
+// colSumSplit sets the named gradients to the column sums of consecutive
+// blocks of w columns of m.
+func colSumSplit(d *fusedDecoder, m []float32, ld, rows, off int, names []string, w int) {
+	for k, name := range names {
+		colSum(d.gradOf[name], m[off+k*w:], ld, w, rows)
+	}
+}
+
+// softmax32 writes softmax(e) into dst.
+func softmax32(dst, e []float32) {
+	mx := e[0]
+	for _, v := range e {
+		mx = max(mx, v)
+	}
+	var s float32
+	for i, v := range e {
+		x := math32.Exp(v - mx)
+		dst[i] = x
+		s += x
+	}
+	inv := 1 / s
+	for i := range dst {
+		dst[i] *= inv
+	}
+}
+
+// axpy32 computes y += a·x.
+func axpy32(y, x []float32, a float32) {
+	x = x[:len(y)]
+	for i, v := range x {
+		y[i] += a * v
+	}
+}
+
+// dot32 returns x·y.
+func dot32(x, y []float32) float32 {
+	y = y[:len(x)]
+	var s0, s1, s2, s3 float32
+	i := 0
+	for ; i+4 <= len(x); i += 4 {
+		s0 += x[i] * y[i]
+		s1 += x[i+1] * y[i+1]
+		s2 += x[i+2] * y[i+2]
+		s3 += x[i+3] * y[i+3]
+	}
+	for ; i < len(x); i++ {
+		s0 += x[i] * y[i]
+	}
+	return (s0 + s1) + (s2 + s3)
+}
+
+// run is one forward and backward pass.
+func (d *fusedDecoder) run() (DecoderLoss, error) {
+	if d.tokens == 0 {
+		return DecoderLoss{}, errors.New("decoder training graph: Run before SetBatch")
+	}
+	d.packWeights()
+	d.forward()
+	d.backward()
+	d.ran = true
+	return DecoderLoss{Loss: d.loss, CrossEntropy: d.crossEntropy, Penalty: d.penPen, Tokens: d.tokens, Captions: d.captions}, nil
+}
+
+// stepLogits returns a copy of step t's logits as a (B, V) tensor.
+func (d *fusedDecoder) stepLogits(t int) *tensor.Dense {
+	out := make([]float32, d.B*d.V)
+	for b := range d.B {
+		r := t*d.Bp + b
+		copy(out[b*d.V:(b+1)*d.V], d.logits[r*d.ldV:r*d.ldV+d.V])
+	}
+	return tensor.New(tensor.WithShape(d.B, d.V), tensor.WithBacking(out))
+}
+

@@ -1,0 +1,115 @@
+package model
+
+import (
+	"math"
+	"math/rand/v2"
+	"testing"
+
+	"gorgonia.org/tensor"
+)
+
+// TestFusedDecoderMatchesGraph checks the fused float32 engine against the
+// gorgonia graph (float64, the definition) at real sizes — B = 32, T = 16,
+// dimensions 512, where gorgonia's Slice bug would show — for both
+// architectures, with dropout, a partial batch and the attention penalty:
+// the loss and every gradient, element by element (max error within
+// 5e-4 of the largest element: float32 sums of up to B·P = 1568 terms).
+func TestFusedDecoderMatchesGraph(t *testing.T) {
+	if testing.Short() {
+		t.Skip("real sizes; run without -short")
+	}
+	for _, arch := range []string{ArchAttention, ArchShowTell} {
+		t.Run(arch, func(t *testing.T) {
+			cfg := DecoderConfig{Arch: arch, VocabSize: 1000, FeatureDim: 512, GridCells: 49,
+				EmbedDim: 512, AttentionDim: 512, HiddenDim: 512, Dropout: 0.5, AlphaC: 1}
+			const B, T = 32, 16
+			p32, err := NewDecoderParams(cfg, tensor.Float32, rand.New(rand.NewPCG(7, 8)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			p64, err := NewDecoderParamsZero(cfg, tensor.Float64)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, src := range p32.Tensors() {
+				dst := p64.Tensors()[i].Tensor.Float64s()
+				for j, v := range src.Tensor.Float32s() {
+					dst[j] = float64(v)
+				}
+			}
+			rng := rand.New(rand.NewPCG(3, 4))
+			f64, captions := decRandomBatch(cfg, tensor.Float64, B, T, rng, 5)
+			captions = captions[:B-3] // a partial batch
+			f32 := tensor.New(tensor.Of(tensor.Float32), tensor.WithShape(B, cfg.GridCells, cfg.FeatureDim))
+			for i, v := range f64.Float64s() {
+				f32.Float32s()[i] = float32(v)
+			}
+
+			fused, err := NewDecoderTrainGraph(p32, B, T)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fused.fused == nil {
+				t.Fatal("float32 parameters did not get the fused engine")
+			}
+			graph, err := NewDecoderTrainGraph(p64, B, T)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer graph.Close()
+			for _, c := range []struct {
+				tg *DecoderTrainGraph
+				f  tensor.Tensor
+			}{{fused, f32}, {graph, f64}} {
+				if err := c.tg.SetBatch(c.f, captions); err != nil {
+					t.Fatal(err)
+				}
+				c.tg.SetDropout(rand.New(rand.NewPCG(9, 9)))
+			}
+			want, err := graph.Run()
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := fused.Run()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, v := range [][3]float64{{got.Loss, want.Loss}, {got.CrossEntropy, want.CrossEntropy}, {got.Penalty, want.Penalty}} {
+				if math.Abs(v[0]-v[1]) > 1e-5*math.Abs(v[1])+1e-9 {
+					t.Errorf("loss parts: fused %v, graph %v", got, want)
+					break
+				}
+			}
+			if got.Tokens != want.Tokens || got.Captions != want.Captions {
+				t.Errorf("counts: fused %v, graph %v", got, want)
+			}
+			gg, err := fused.Grads()
+			if err != nil {
+				t.Fatal(err)
+			}
+			wg, err := graph.Grads()
+			if err != nil {
+				t.Fatal(err)
+			}
+			for i, w := range wg {
+				ref := w.Tensor.Float64s()
+				var worst, scale float64
+				for j, v := range gg[i].Tensor.Float32s() {
+					worst = max(worst, math.Abs(float64(v)-ref[j]))
+					scale = max(scale, math.Abs(ref[j]))
+				}
+				if gg[i].Name != w.Name || worst > 5e-4*scale || scale == 0 && worst > 0 {
+					t.Errorf("%s: max |fused − graph| = %.3g, max |graph| = %.3g", w.Name, worst, scale)
+				}
+			}
+			for step := range T {
+				gl, wl := fused.Logits(step).Float32s(), graph.Logits(step).Float64s()
+				for j := range gl {
+					if math.Abs(float64(gl[j])-wl[j]) > 1e-4 {
+						t.Fatalf("step %d logits differ at %d: %v vs %v", step, j, gl[j], wl[j])
+					}
+				}
+			}
+		})
+	}
+}
