@@ -58,7 +58,7 @@ type fusedDecoder struct {
 	hasPenalty       bool
 
 	// Forward activations.
-	mean, initPre, ximg, g0       []float32
+	mean, initPre, ximg, g0    []float32
 	u                          []float32 // featRows × ldA
 	hs, cs                     []float32 // (T+1)·Bp × ldH: h_{t−1} in block t
 	x, xw, comb, gates         []float32
@@ -797,4 +797,3 @@ func (d *fusedDecoder) stepLogits(t int) *tensor.Dense {
 	}
 	return tensor.New(tensor.WithShape(d.B, d.V), tensor.WithBacking(out))
 }
-
