@@ -81,6 +81,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		// Exit codes are decided once, in run; urfave/cli must not exit.
 		ExitErrHandler: func(*cli.Context, error) {},
 		Commands: []*cli.Command{
+			captionCommand(),
 			dataCommand(),
 			evalCommand(),
 			licensesCommand(),
