@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"math/rand/v2"
 	"os"
+	"path/filepath"
 	"reflect"
 	"strconv"
 
@@ -294,6 +295,18 @@ func readCheckpoint(path string, cfg Config, dcfg model.DecoderConfig, params *m
 		}
 	}
 	return best, st, nil
+}
+
+// removeStaleTemps removes the temporary files that writes of path cut
+// short by a crash or kill -9 left behind (atomic writes go through
+// ".<name>.tmp-*" in the same directory); each can be as large as a
+// checkpoint. Only a resumed run calls it: no other write of path is
+// under way then.
+func removeStaleTemps(path string) {
+	temps, _ := filepath.Glob(filepath.Join(filepath.Dir(path), "."+filepath.Base(path)+".tmp-*"))
+	for _, t := range temps {
+		os.Remove(t)
+	}
 }
 
 // checkpointExists reports whether path exists.

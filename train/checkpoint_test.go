@@ -140,7 +140,16 @@ func TestResumeMidEpoch(t *testing.T) {
 			t.Fatalf("first part: stop %q after %d steps", res.Stop, res.Steps)
 		}
 		checkPosition(t, run, "1", 2)
+		// A kill -9 during a checkpoint write leaves its temporary file;
+		// resuming removes it.
+		stale := filepath.Join(run, "."+CheckpointFile+".tmp-123")
+		if err := os.WriteFile(stale, []byte("partial"), 0o644); err != nil {
+			t.Fatal(err)
+		}
 		sameRun(t, resume(t, run), want)
+		if _, err := os.Stat(stale); !os.IsNotExist(err) {
+			t.Errorf("stale temporary checkpoint %s: %v, want removed", stale, err)
+		}
 	})
 
 	t.Run("cancelled", func(t *testing.T) {

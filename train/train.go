@@ -160,6 +160,9 @@ func Train(ctx context.Context, cfg Config, dataDir string, rep progress.Reporte
 	if cfg.RunDir != "" {
 		ckptPath = filepath.Join(cfg.RunDir, CheckpointFile)
 	}
+	if cfg.Resume && ckptPath != "" {
+		removeStaleTemps(ckptPath)
+	}
 	if cfg.Resume && ckptPath != "" && checkpointExists(ckptPath) {
 		best, st, err := readCheckpoint(ckptPath, cfg, dcfg, params, opt, src)
 		if err != nil {

@@ -279,6 +279,9 @@ func TestTrainKill9Resume(t *testing.T) {
 	if code, out, errOut := runApp(t, args(fresh)...); code != 0 {
 		t.Fatalf("uninterrupted run: exit %d: %s%s", code, out, errOut)
 	}
+	if temps, _ := filepath.Glob(filepath.Join(killed, "."+train.CheckpointFile+".tmp-*")); len(temps) > 0 {
+		t.Errorf("resume left the killed run's temporary files: %v", temps)
+	}
 	for _, name := range []string{train.CheckpointFile, "model.safetensors"} {
 		got, _, err := tensorfile.LoadSafetensors(filepath.Join(killed, name))
 		if err != nil {
