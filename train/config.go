@@ -7,8 +7,11 @@
 // epoch's parameters by Config.SelectBy are kept. The learning rate decays
 // and training stops early when that score stops improving (see
 // afterValidation), and a run can be bounded by a wall-clock time limit.
-// With Config.RunDir set, a checkpoint is written after every epoch and
-// Config.Resume continues from it exactly. With Config.ValBeam > 1 the val
+// With Config.RunDir set, a checkpoint is written after every epoch, every
+// Config.CheckpointEvery inside an epoch and when a run stops inside one;
+// Config.Resume continues from it exactly, rebuilding the epoch's batch
+// order from the RNG state saved at the epoch's start. The train split's
+// features are streamed from the shards (data.OpenFeatures). With Config.ValBeam > 1 the val
 // captions come from beam search (infer.Beam) instead.
 package train
 
