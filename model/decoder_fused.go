@@ -1,9 +1,11 @@
 package model
 
 import (
+	"cmp"
 	"errors"
 	"math"
 	"math/rand/v2"
+	"slices"
 	"sync"
 
 	"github.com/chewxy/math32"
@@ -21,7 +23,15 @@ import (
 // every weight gradient — is one product over all time steps. Profiling
 // the graph showed that per-node work (materialised broadcasts, fresh
 // tensors, the tape) cost far more than the arithmetic; here a training
-// step allocates nothing after the first.
+// step allocates almost nothing after the first.
+//
+// Like PyTorch's packed sequences (and the sgrvinod tutorial's shrinking
+// batch), a batch's captions are ordered by length, longest first, and
+// step t computes only the n_t captions still running: per-step rows are
+// stored compactly, step after step (row off_t + i is caption i at step
+// t), so the batched products cover exactly the real tokens. The rows a
+// caption would compute past its <end> carry no loss and no gradient in
+// the graph either, so the loss and gradients are the graph's.
 //
 // The gorgonia graph stays the definition: tests check this engine's loss
 // and every gradient against it at real sizes (B = 32, T = 16, dims 512),
@@ -34,13 +44,13 @@ type fusedDecoder struct {
 	att bool
 	gm  fusedGemm
 
-	B, T, Bp, R         int // batch, steps, padded batch rows, T·Bp
+	B, T, Bp            int // batch, steps, paddedRows(B)
 	P, F, E, A, H, V    int
 	G4, Cw              int // 4H; width of h_{t−1}'s combined product
 	offBeta, offGate    int // column offsets in the combined product
 	ldF, ldE, ldA, ldH  int // leading dimensions (pad32)
 	ldV, ldG, ldC, ldI  int
-	bpRows, featRows    int // paddedRows(B·P)
+	featRows            int // paddedRows(B·P)
 	transRows, transCol int
 
 	// Weights packed for this batch (refreshed by Run), as W and Wᵀ.
@@ -48,30 +58,34 @@ type fusedDecoder struct {
 	combRM, zRM, xRM, initRM                                         []float32 // row-major staging
 	bComb, bGates, bO, bA, bInit, bImg                               []float32
 
-	// Inputs of the current batch.
+	// The current batch, in length order: internal row i is caption
+	// perm[i]; n[t] captions run at step t, in compact rows off[t] … .
+	perm             []int
+	n, off           []int
 	feats            []float32 // featRows × F
-	words, targets   []int     // T × B; target −1 where step t is not real
-	ceRow            []float64 // T × B: −log p(y_t) of real rows
-	mask             []float32 // R × ldH dropout masks
-	rowW             []float32 // B: α_c/B' on real captions (penalty)
+	words, targets   []int     // compact rows: y_{t−1}, y_t
+	maskAll          []float32 // T × B × H dropout masks, caption order
+	rowW             []float32 // per internal row: α_c/B' (penalty)
+	ceRow            []float64 // compact rows: −log p(y_t)
 	tokens, captions int
 	hasPenalty       bool
 
-	// Forward activations.
-	mean, initPre, ximg, g0    []float32
-	u                          []float32 // featRows × ldA
-	hs, cs                     []float32 // (T+1)·Bp × ldH: h_{t−1} in block t
-	x, xw, comb, gates         []float32
-	alpha                      []float32 // T × B × P
-	z, zt, beta                []float32 // R × ldF
-	hd, logits                 []float32
-	attSum                     []float32 // B × P: Σ_t r α
-	loss, crossEntropy, penPen float64
+	// Forward activations. Compact rows unless noted.
+	mean, initPre, ximg, g0 []float32 // Bp rows
+	h0, c0                  []float32 // Bp rows
+	u                       []float32 // featRows × ldA
+	x, xw, comb, gates      []float32
+	hPrev, cPrev, cOut      []float32 // h_{t−1}, c_{t−1}, c_t
+	alpha                   []float32 // compact rows × P
+	z, zt, beta             []float32
+	hd, logits              []float32
+	attSum                  []float32 // B × P: Σ_t α over real steps
+	loss, crossEntropy, pen float64
 
 	// Backward.
 	dlogits, dhd, dcomb, dx []float32
-	dzt, dh, dc, dinit      []float32
-	dximg, dg0              []float32
+	dzt, dh, dc, dinit      []float32 // Bp rows
+	dximg, dg0              []float32 // Bp rows
 	du, dwScore             []float32 // featRows × ldA; B × A
 	trans, gradTmp          []float32
 	packTmp                 *weightsMat
@@ -86,7 +100,6 @@ func newFusedDecoder(p *DecoderParams, batch, steps int) *fusedDecoder {
 		B: batch, T: steps, P: c.GridCells, F: c.FeatureDim, E: c.EmbedDim,
 		A: c.AttentionDim, H: c.HiddenDim, V: c.VocabSize}
 	d.Bp = paddedRows(batch)
-	d.R = steps * d.Bp
 	d.G4 = 4 * d.H
 	d.hasPenalty = d.att && c.AlphaC > 0
 	if d.att {
@@ -96,20 +109,24 @@ func newFusedDecoder(p *DecoderParams, batch, steps int) *fusedDecoder {
 	d.ldF, d.ldE, d.ldA, d.ldH = pad32(d.F), pad32(d.E), pad32(d.A), pad32(d.H)
 	d.ldV, d.ldG, d.ldC, d.ldI = pad32(d.V), pad32(d.G4), pad32(d.Cw), pad32(2*d.H)
 	d.featRows = paddedRows(batch * d.P)
-	B, R, Bp := batch, d.R, d.Bp
+	B, Bp := batch, d.Bp
+	// Compact buffers: every real token, plus room for the last step's
+	// whole tiles.
+	R := paddedRows(steps*batch) + Bp
 	f := func(n int) []float32 { return make([]float32, n) }
 
 	d.combRM, d.xRM = f(d.H*d.Cw), f(d.E*d.G4)
 	d.bComb, d.bGates, d.bO = f(d.ldC), f(d.ldG), f(d.ldV)
+	d.perm, d.n, d.off = make([]int, B), make([]int, steps+1), make([]int, steps+1)
 	d.feats = f(d.featRows * d.F)
 	d.words, d.targets = make([]int, steps*B), make([]int, steps*B)
 	d.ceRow = make([]float64, steps*B)
-	d.mask = f(R * d.ldH)
+	d.maskAll = f(steps * B * d.H)
 	d.rowW = f(B)
-	d.mean = f(Bp * d.ldF)
-	d.hs, d.cs = f((steps+1)*Bp*d.ldH), f((steps+1)*Bp*d.ldH)
+	d.mean, d.h0, d.c0 = f(Bp*d.ldF), f(Bp*d.ldH), f(Bp*d.ldH)
 	d.x, d.xw = f(R*d.ldE), f(R*d.ldG)
 	d.comb, d.gates = f(R*d.ldC), f(R*d.ldG)
+	d.hPrev, d.cPrev, d.cOut = f(R*d.ldH), f(R*d.ldH), f(R*d.ldH)
 	d.hd, d.logits = f(R*d.ldH), f(R*d.ldV)
 	d.dlogits, d.dhd, d.dcomb, d.dx = f(R*d.ldV), f(R*d.ldH), f(R*d.ldC), f(R*d.ldE)
 	d.dh, d.dc = f(Bp*d.ldH), f(Bp*d.ldH)
@@ -129,9 +146,9 @@ func newFusedDecoder(p *DecoderParams, batch, steps int) *fusedDecoder {
 		d.g0, d.dg0 = f(Bp*d.ldG), f(Bp*d.ldG)
 	}
 	// Transposed activations for weight gradients: (in × K) with in ≤
-	// max(F, H, E) and K ≤ max(R, B·P, Bp).
+	// max(F, H, E) and K ≤ max(T·B, B·P, Bp).
 	d.transRows = paddedRows(max(d.F, d.H, d.E))
-	d.transCol = max(R, d.featRows, Bp)
+	d.transCol = max(steps*B, d.featRows, Bp)
 	d.trans = f(d.transRows * d.transCol)
 	d.gradTmp = f(d.transRows * max(d.ldV, d.ldC, d.ldG, d.ldA, d.ldI, d.ldE))
 
@@ -144,7 +161,6 @@ func newFusedDecoder(p *DecoderParams, batch, steps int) *fusedDecoder {
 	return d
 }
 
-// gateName is the parameter name prefix of LSTM gate k.
 func gateName(k int) string { return "decoder.lstm." + decoderGateNames[k] + "." }
 
 // packWeights stages and packs the parameters' current values.
@@ -199,48 +215,67 @@ func (d *fusedDecoder) packWeights() {
 	}
 }
 
-// setBatch copies a batch in (validated by the caller).
+// setBatch copies a batch in (validated by the caller): captions ordered
+// by length, longest first (stable), features in that order.
 func (d *fusedDecoder) setBatch(features []float32, captions [][]int, tokens, rows int) {
-	B, T := d.B, d.T
-	copy(d.feats, features[:B*d.P*d.F])
-	d.tokens, d.captions = tokens, rows
+	B, T, P, F := d.B, d.T, d.P, d.F
+	steps := func(b int) int {
+		if b < len(captions) && len(captions[b]) > 0 {
+			return len(captions[b]) - 1
+		}
+		return 0
+	}
+	for i := range d.perm {
+		d.perm[i] = i
+	}
+	slices.SortStableFunc(d.perm, func(a, b int) int { return cmp.Compare(steps(b), steps(a)) })
+	for i, b := range d.perm {
+		copy(d.feats[i*P*F:(i+1)*P*F], features[b*P*F:(b+1)*P*F])
+	}
+	d.off[0] = 0
 	for t := range T {
-		for b := range B {
-			d.words[t*B+b], d.targets[t*B+b] = 0, -1
-			if b < len(captions) && t < len(captions[b])-1 {
-				d.words[t*B+b] = captions[b][t]
-				d.targets[t*B+b] = captions[b][t+1]
-			}
+		nt := 0
+		for nt < B && steps(d.perm[nt]) > t {
+			nt++
+		}
+		d.n[t] = nt
+		d.off[t+1] = d.off[t] + nt
+		for i := range nt {
+			c := captions[d.perm[i]]
+			d.words[d.off[t]+i], d.targets[d.off[t]+i] = c[t], c[t+1]
 		}
 	}
+	d.n[T] = 0
+	d.tokens, d.captions = tokens, rows
 	rw := float32(d.p.Config.AlphaC / float64(rows))
-	for b := range B {
-		d.rowW[b] = 0
-		if b < len(captions) && len(captions[b]) > 0 {
-			d.rowW[b] = rw
+	for i, b := range d.perm {
+		d.rowW[i] = 0
+		if steps(b) > 0 {
+			d.rowW[i] = rw
 		}
 	}
 }
 
-// setDropout draws the masks as DecoderTrainGraph.SetDropout does: step by
-// step, row-major over (B, H).
+// setDropout draws the masks as the graph's SetDropout does: step by
+// step, row-major over (B, H) in caption order.
 func (d *fusedDecoder) setDropout(rng *rand.Rand, p float64) {
 	keep := float32(1 / (1 - p))
-	for t := range d.T {
-		for b := range d.B {
-			row := d.mask[(t*d.Bp+b)*d.ldH : (t*d.Bp+b)*d.ldH+d.H]
-			for j := range row {
-				if rng == nil || p == 0 {
-					row[j] = 1
-					continue
-				}
-				row[j] = 0
-				if rng.Float64() >= p {
-					row[j] = keep
-				}
-			}
+	for i := range d.maskAll {
+		if rng == nil || p == 0 {
+			d.maskAll[i] = 1
+			continue
+		}
+		d.maskAll[i] = 0
+		if rng.Float64() >= p {
+			d.maskAll[i] = keep
 		}
 	}
+}
+
+// maskRow is step t's dropout mask of internal row i.
+func (d *fusedDecoder) maskRow(t, i int) []float32 {
+	o := (t*d.B + d.perm[i]) * d.H
+	return d.maskAll[o : o+d.H]
 }
 
 func sigmoid32(x float32) float32 { return 1 / (1 + math32.Exp(-x)) }
@@ -266,14 +301,13 @@ func rowsPar(n int, body func(lo, hi int)) {
 func (d *fusedDecoder) forward() {
 	B, Bp, P, F, H := d.B, d.Bp, d.P, d.F, d.H
 	gm := d.gm
-	// ā, the mean feature.
+	N := d.off[d.T]
 	inv := 1 / float32(P)
 	for b := range B {
 		m := d.mean[b*d.ldF : b*d.ldF+F]
 		clear(m)
 		for p := range P {
-			row := d.feats[(b*P+p)*F : (b*P+p+1)*F]
-			for f, v := range row {
+			for f, v := range d.feats[(b*P+p)*F : (b*P+p+1)*F] {
 				m[f] += v
 			}
 		}
@@ -281,16 +315,14 @@ func (d *fusedDecoder) forward() {
 			m[f] *= inv
 		}
 	}
-	// Initial state.
-	h0, c0 := d.hs[:Bp*d.ldH], d.cs[:Bp*d.ldH]
 	if d.att {
 		gm.mul(B*P, d.feats, F, d.wA, d.u, d.ldA, &epilogue{bias: d.bA})
 		gm.mul(Bp, d.mean, d.ldF, d.wInit, d.initPre, d.ldI, &epilogue{bias: d.bInit})
 		for b := range B {
 			in := d.initPre[b*d.ldI:]
 			for j := range H {
-				h0[b*d.ldH+j] = math32.Tanh(in[j])
-				c0[b*d.ldH+j] = math32.Tanh(in[H+j])
+				d.h0[b*d.ldH+j] = math32.Tanh(in[j])
+				d.c0[b*d.ldH+j] = math32.Tanh(in[H+j])
 			}
 		}
 	} else {
@@ -303,74 +335,67 @@ func (d *fusedDecoder) forward() {
 				gg := math32.Tanh(g[2*H+j])
 				g[j], g[H+j], g[2*H+j], g[3*H+j] = i, sigmoid32(g[H+j]), gg, o
 				c := i * gg
-				c0[b*d.ldH+j] = c
-				h0[b*d.ldH+j] = o * math32.Tanh(c)
+				d.c0[b*d.ldH+j] = c
+				d.h0[b*d.ldH+j] = o * math32.Tanh(c)
 			}
 		}
 	}
-	// Word inputs of every step: x·W_x + b.
-	emb := d.p.Embedding.Float32s()
-	for t := range d.T {
-		for b := range B {
-			w := d.words[t*B+b]
-			copy(d.x[(t*Bp+b)*d.ldE:(t*Bp+b)*d.ldE+d.E], emb[w*d.E:(w+1)*d.E])
-		}
+	for i := range d.n[0] {
+		copy(d.hPrev[i*d.ldH:i*d.ldH+H], d.h0[i*d.ldH:])
+		copy(d.cPrev[i*d.ldH:i*d.ldH+H], d.c0[i*d.ldH:])
 	}
-	gm.mul(d.R, d.x, d.ldE, d.wX, d.xw, d.ldG, &epilogue{bias: d.bGates})
+	emb := d.p.Embedding.Float32s()
+	for r := range N {
+		w := d.words[r]
+		copy(d.x[r*d.ldE:r*d.ldE+d.E], emb[w*d.E:(w+1)*d.E])
+	}
+	gm.mul(N, d.x, d.ldE, d.wX, d.xw, d.ldG, &epilogue{bias: d.bGates})
 
 	if d.att {
 		clear(d.attSum)
 	}
 	for t := range d.T {
-		hPrev := d.hs[t*Bp*d.ldH : (t+1)*Bp*d.ldH]
-		comb := d.comb[t*Bp*d.ldC : (t+1)*Bp*d.ldC]
-		gates := d.gates[t*Bp*d.ldG : (t+1)*Bp*d.ldG]
-		xw := d.xw[t*Bp*d.ldG : (t+1)*Bp*d.ldG]
-		gm.mul(Bp, hPrev, d.ldH, d.wComb, comb, d.ldC, &epilogue{bias: d.bComb})
+		nt, o := d.n[t], d.off[t]
+		if nt == 0 {
+			break
+		}
+		gm.mul(nt, d.hPrev[o*d.ldH:], d.ldH, d.wComb, d.comb[o*d.ldC:], d.ldC, &epilogue{bias: d.bComb})
+		gates := d.gates[o*d.ldG:]
 		if d.att {
 			d.attendForward(t)
-			zt := d.zt[t*Bp*d.ldF : (t+1)*Bp*d.ldF]
-			gm.mul(Bp, zt, d.ldF, d.wZ, gates, d.ldG, &epilogue{res: xw, ldr: d.ldG})
+			gm.mul(nt, d.zt[o*d.ldF:], d.ldF, d.wZ, gates, d.ldG, &epilogue{res: d.xw[o*d.ldG:], ldr: d.ldG})
 		} else {
-			copy(gates, xw)
+			copy(gates[:nt*d.ldG], d.xw[o*d.ldG:])
 		}
 		d.lstmForward(t)
 	}
-	gm.mul(d.R, d.hd, d.ldH, d.wO, d.logits, d.ldV, &epilogue{bias: d.bO})
+	gm.mul(N, d.hd, d.ldH, d.wO, d.logits, d.ldV, &epilogue{bias: d.bO})
 	d.lossForward()
 }
 
 // attendForward computes α_t, z_t, β_t and β⊙z for step t.
 func (d *fusedDecoder) attendForward(t int) {
-	B, Bp, P, F, A := d.B, d.Bp, d.P, d.F, d.A
+	P, F, A := d.P, d.F, d.A
 	w := d.p.AttScore.Float32s()[:A]
-	rowsPar(B, func(lo, hi int) {
+	o := d.off[t]
+	rowsPar(d.n[t], func(lo, hi int) {
 		e := make([]float32, P)
-		for b := lo; b < hi; b++ {
-			r := t*Bp + b
+		for i := lo; i < hi; i++ {
+			r := o + i
 			hp := d.comb[r*d.ldC : r*d.ldC+A]
 			for p := range P {
-				u := d.u[(b*P+p)*d.ldA : (b*P+p)*d.ldA+A]
-				var s float32
-				for a, v := range u {
-					if x := v + hp[a]; x > 0 {
-						s += w[a] * x
-					}
-				}
-				e[p] = s
+				e[p] = reluDot32(d.u[(i*P+p)*d.ldA:(i*P+p)*d.ldA+A], hp, w)
 			}
-			alpha := d.alpha[(t*B+b)*P : (t*B+b+1)*P]
+			alpha := d.alpha[r*P : (r+1)*P]
 			softmax32(alpha, e)
 			z := d.z[r*d.ldF : r*d.ldF+F]
 			clear(z)
 			for p, a := range alpha {
-				axpy32(z, d.feats[(b*P+p)*F:(b*P+p+1)*F], a)
+				axpy32(z, d.feats[(i*P+p)*F:(i*P+p+1)*F], a)
 			}
-			if d.targets[t*B+b] >= 0 {
-				s := d.attSum[b*P : (b+1)*P]
-				for p, a := range alpha {
-					s[p] += a
-				}
+			s := d.attSum[i*P : (i+1)*P]
+			for p, a := range alpha {
+				s[p] += a
 			}
 			bp := d.comb[r*d.ldC+d.offBeta : r*d.ldC+d.offBeta+F]
 			beta := d.beta[r*d.ldF : r*d.ldF+F]
@@ -384,30 +409,59 @@ func (d *fusedDecoder) attendForward(t int) {
 	})
 }
 
+// reluDot32 returns Σ_a w_a·relu(u_a + h_a).
+func reluDot32(u, h, w []float32) float32 {
+	h, w = h[:len(u)], w[:len(u)]
+	var s0, s1 float32
+	i := 0
+	for ; i+2 <= len(u); i += 2 {
+		if x := u[i] + h[i]; x > 0 {
+			s0 += w[i] * x
+		}
+		if x := u[i+1] + h[i+1]; x > 0 {
+			s1 += w[i+1] * x
+		}
+	}
+	for ; i < len(u); i++ {
+		if x := u[i] + h[i]; x > 0 {
+			s0 += w[i] * x
+		}
+	}
+	return s0 + s1
+}
+
 // lstmForward applies the LSTM cell of step t to the gate
-// pre-activations in gates (less h_{t−1}'s part, which is in comb).
+// pre-activations in gates (less h_{t−1}'s part, which is in comb), and
+// hands h_t, c_t to the next step's rows.
 func (d *fusedDecoder) lstmForward(t int) {
-	B, Bp, H := d.B, d.Bp, d.H
-	for b := range B {
-		r := t*Bp + b
+	H := d.H
+	o, next := d.off[t], d.off[t+1]
+	for i := range d.n[t] {
+		r := o + i
 		g := d.gates[r*d.ldG : r*d.ldG+4*H]
 		hg := d.comb[r*d.ldC+d.offGate : r*d.ldC+d.offGate+4*H]
-		cPrev := d.cs[r*d.ldH : r*d.ldH+H]
-		c := d.cs[(r+Bp)*d.ldH : (r+Bp)*d.ldH+H]
-		h := d.hs[(r+Bp)*d.ldH : (r+Bp)*d.ldH+H]
+		cPrev := d.cPrev[r*d.ldH : r*d.ldH+H]
+		c := d.cOut[r*d.ldH : r*d.ldH+H]
 		hd := d.hd[r*d.ldH : r*d.ldH+H]
-		m := d.mask[r*d.ldH : r*d.ldH+H]
+		m := d.maskRow(t, i)
+		var hNext, cNext []float32
+		if i < d.n[t+1] {
+			hNext = d.hPrev[(next+i)*d.ldH : (next+i)*d.ldH+H]
+			cNext = d.cPrev[(next+i)*d.ldH : (next+i)*d.ldH+H]
+		}
 		for j := range H {
-			i := sigmoid32(g[j] + hg[j])
+			ig := sigmoid32(g[j] + hg[j])
 			f := sigmoid32(g[H+j] + hg[H+j])
 			gg := math32.Tanh(g[2*H+j] + hg[2*H+j])
-			o := sigmoid32(g[3*H+j] + hg[3*H+j])
-			g[j], g[H+j], g[2*H+j], g[3*H+j] = i, f, gg, o
-			cj := f*cPrev[j] + i*gg
+			og := sigmoid32(g[3*H+j] + hg[3*H+j])
+			g[j], g[H+j], g[2*H+j], g[3*H+j] = ig, f, gg, og
+			cj := f*cPrev[j] + ig*gg
 			c[j] = cj
-			hj := o * math32.Tanh(cj)
-			h[j] = hj
+			hj := og * math32.Tanh(cj)
 			hd[j] = hj * m[j]
+			if hNext != nil {
+				hNext[j], cNext[j] = hj, cj
+			}
 		}
 	}
 }
@@ -415,70 +469,62 @@ func (d *fusedDecoder) lstmForward(t int) {
 // lossForward computes the cross-entropy and penalty, and the gradient of
 // the loss with respect to the logits.
 func (d *fusedDecoder) lossForward() {
-	B, Bp, V := d.B, d.Bp, d.V
+	V := d.V
+	N := d.off[d.T]
 	perToken := 1 / float64(d.tokens)
-	rowsPar(d.T, func(lo, hi int) {
-		for t := lo; t < hi; t++ {
-			for b := range B {
-				r := t*Bp + b
-				dl := d.dlogits[r*d.ldV : r*d.ldV+V]
-				y := d.targets[t*B+b]
-				d.ceRow[t*B+b] = 0
-				if y < 0 {
-					clear(dl)
-					continue
-				}
-				l := d.logits[r*d.ldV : r*d.ldV+V]
-				mx := l[0]
-				for _, v := range l {
-					mx = max(mx, v)
-				}
-				var sum float64
-				for j, v := range l {
-					e := math32.Exp(v - mx)
-					dl[j] = e
-					sum += float64(e)
-				}
-				d.ceRow[t*B+b] = float64(mx) + math.Log(sum) - float64(l[y])
-				scale := float32(perToken / sum)
-				for j := range dl {
-					dl[j] *= scale
-				}
-				dl[y] -= float32(perToken)
+	rowsPar(N, func(lo, hi int) {
+		for r := lo; r < hi; r++ {
+			dl := d.dlogits[r*d.ldV : r*d.ldV+V]
+			y := d.targets[r]
+			l := d.logits[r*d.ldV : r*d.ldV+V]
+			mx := l[0]
+			for _, v := range l {
+				mx = max(mx, v)
 			}
+			var sum float64
+			for j, v := range l {
+				e := math32.Exp(v - mx)
+				dl[j] = e
+				sum += float64(e)
+			}
+			d.ceRow[r] = float64(mx) + math.Log(sum) - float64(l[y])
+			scale := float32(perToken / sum)
+			for j := range dl {
+				dl[j] *= scale
+			}
+			dl[y] -= float32(perToken)
 		}
 	})
-	var ce float64 // summed in step, row order whatever the split
-	for _, v := range d.ceRow {
+	var ce float64 // summed in row order whatever the split
+	for _, v := range d.ceRow[:N] {
 		ce += v
 	}
 	d.crossEntropy = ce * perToken
-	d.penPen = 0
+	d.pen = 0
 	if d.hasPenalty {
-		var pen float64
-		for b := range B {
-			if d.rowW[b] == 0 {
+		for i := range d.B {
+			if d.rowW[i] == 0 {
 				continue
 			}
 			var s float64
-			for _, v := range d.attSum[b*d.P : (b+1)*d.P] {
+			for _, v := range d.attSum[i*d.P : (i+1)*d.P] {
 				dv := float64(v) - 1
 				s += dv * dv
 			}
-			pen += float64(d.rowW[b]) * s
+			d.pen += float64(d.rowW[i]) * s
 		}
-		d.penPen = pen
 	}
-	d.loss = d.crossEntropy + d.penPen
+	d.loss = d.crossEntropy + d.pen
 }
 
 // backward computes every parameter gradient from the forward pass.
 func (d *fusedDecoder) backward() {
-	B, Bp, H, R := d.B, d.Bp, d.H, d.R
+	B, Bp, H := d.B, d.Bp, d.H
+	N := d.off[d.T]
 	gm := d.gm
-	gm.mul(R, d.dlogits, d.ldV, d.wOT, d.dhd, d.ldH, &epilogue{})
-	d.weightGrad("decoder.output.weight", d.hd, d.ldH, H, d.dlogits, d.ldV, d.V, R)
-	colSum(d.gradOf["decoder.output.bias"], d.dlogits, d.ldV, d.V, R)
+	gm.mul(N, d.dlogits, d.ldV, d.wOT, d.dhd, d.ldH, &epilogue{})
+	d.weightGrad("decoder.output.weight", d.hd, d.ldH, H, d.dlogits, d.ldV, d.V, N)
+	colSum(d.gradOf["decoder.output.bias"], d.dlogits, d.ldV, d.V, N)
 
 	clear(d.dh)
 	clear(d.dc)
@@ -487,20 +533,26 @@ func (d *fusedDecoder) backward() {
 		clear(d.dwScore)
 	}
 	for t := d.T - 1; t >= 0; t-- {
+		nt, o := d.n[t], d.off[t]
+		if nt == 0 {
+			continue
+		}
 		d.lstmBackward(t)
-		dcomb := d.dcomb[t*Bp*d.ldC : (t+1)*Bp*d.ldC]
+		dcomb := d.dcomb[o*d.ldC:]
 		if d.att {
-			gm.mul(Bp, dcomb[d.offGate:], d.ldC, d.wZT, d.dzt, d.ldF, &epilogue{})
+			gm.mul(nt, dcomb[d.offGate:], d.ldC, d.wZT, d.dzt, d.ldF, &epilogue{})
 			d.attendBackward(t)
 		}
-		gm.mul(Bp, dcomb, d.ldC, d.wCombT, d.dh, d.ldH, &epilogue{})
+		gm.mul(nt, dcomb, d.ldC, d.wCombT, d.dh, d.ldH, &epilogue{})
+		// Rows past n_t hold products of other steps' rows: the captions
+		// that end at step t−1 get no gradient from step t.
+		clear(d.dh[nt*d.ldH:])
 	}
 	// d.dh, d.dc are now the gradients of h_0, c_0.
 	if d.att {
-		h0, c0 := d.hs, d.cs
 		for b := range B {
 			for j := range H {
-				hv, cv := h0[b*d.ldH+j], c0[b*d.ldH+j]
+				hv, cv := d.h0[b*d.ldH+j], d.c0[b*d.ldH+j]
 				d.dinit[b*d.ldI+j] = d.dh[b*d.ldH+j] * (1 - hv*hv)
 				d.dinit[b*d.ldI+H+j] = d.dc[b*d.ldH+j] * (1 - cv*cv)
 			}
@@ -509,13 +561,12 @@ func (d *fusedDecoder) backward() {
 		d.scatterCols(d.F, d.ldI, []string{"decoder.init_h.weight", "decoder.init_c.weight"}, H, 0)
 		colSumSplit(d, d.dinit, d.ldI, Bp, 0, []string{"decoder.init_h.bias", "decoder.init_c.bias"}, H)
 	} else {
-		c0 := d.cs
 		for b := range B {
 			g := d.g0[b*d.ldG:]
 			dg := d.dg0[b*d.ldG:]
 			for j := range H {
 				i, gg, o := g[j], g[2*H+j], g[3*H+j]
-				tc := math32.Tanh(c0[b*d.ldH+j])
+				tc := math32.Tanh(d.c0[b*d.ldH+j])
 				dh := d.dh[b*d.ldH+j]
 				do := dh * tc
 				dc := d.dc[b*d.ldH+j] + dh*o*(1-tc*tc)
@@ -531,7 +582,7 @@ func (d *fusedDecoder) backward() {
 	}
 
 	// Weight gradients over all steps at once.
-	d.weightGrad("", d.hs, d.ldH, H, d.dcomb, d.ldC, d.Cw, R)
+	d.weightGrad("", d.hPrev, d.ldH, H, d.dcomb, d.ldC, d.Cw, N)
 	hidden := make([]string, 4)
 	for k := range 4 {
 		hidden[k] = gateName(k) + "hidden.weight"
@@ -540,8 +591,8 @@ func (d *fusedDecoder) backward() {
 	if d.att {
 		d.copyCols(d.gradOf["decoder.attention.decoder.weight"], H, d.A, d.ldC, 0)
 		d.copyCols(d.gradOf["decoder.f_beta.weight"], H, d.F, d.ldC, d.offBeta)
-		colSum(d.gradOf["decoder.f_beta.bias"], d.dcomb[d.offBeta:], d.ldC, d.F, R)
-		d.weightGrad("", d.zt, d.ldF, d.F, d.dcomb[d.offGate:], d.ldC, d.G4, R)
+		colSum(d.gradOf["decoder.f_beta.bias"], d.dcomb[d.offBeta:], d.ldC, d.F, N)
+		d.weightGrad("", d.zt, d.ldF, d.F, d.dcomb[d.offGate:], d.ldC, d.G4, N)
 		ctx := make([]string, 4)
 		for k := range 4 {
 			ctx[k] = gateName(k) + "context.weight"
@@ -557,13 +608,13 @@ func (d *fusedDecoder) backward() {
 			}
 		}
 	}
-	d.weightGrad("", d.x, d.ldE, d.E, d.dcomb[d.offGate:], d.ldC, d.G4, R)
+	d.weightGrad("", d.x, d.ldE, d.E, d.dcomb[d.offGate:], d.ldC, d.G4, N)
 	input := make([]string, 4)
 	for k := range 4 {
 		input[k] = gateName(k) + "input.weight"
 	}
 	d.scatterCols(d.E, d.ldG, input, H, 0)
-	colSumSplit(d, d.dcomb[d.offGate:], d.ldC, R, 0, []string{gateName(0) + "bias", gateName(1) + "bias", gateName(2) + "bias", gateName(3) + "bias"}, H)
+	colSumSplit(d, d.dcomb[d.offGate:], d.ldC, N, 0, []string{gateName(0) + "bias", gateName(1) + "bias", gateName(2) + "bias", gateName(3) + "bias"}, H)
 	if !d.att {
 		// The image step's own LSTM input: x_img·W_x and the bias.
 		d.weightGrad("", d.ximg, d.ldE, d.E, d.dg0, d.ldG, d.G4, Bp)
@@ -578,16 +629,14 @@ func (d *fusedDecoder) backward() {
 		}
 	}
 	// Embedding rows: dx = dgates·W_xᵀ, scattered by word.
-	gm.mul(R, d.dcomb[d.offGate:], d.ldC, d.wXT, d.dx, d.ldE, &epilogue{})
+	gm.mul(N, d.dcomb[d.offGate:], d.ldC, d.wXT, d.dx, d.ldE, &epilogue{})
 	emb := d.gradOf["decoder.embedding.weight"]
 	clear(emb)
-	for t := range d.T {
-		for b := range B {
-			w := d.words[t*B+b]
-			row := emb[w*d.E : (w+1)*d.E]
-			for j, v := range d.dx[(t*Bp+b)*d.ldE : (t*Bp+b)*d.ldE+d.E] {
-				row[j] += v
-			}
+	for r := range N {
+		w := d.words[r]
+		row := emb[w*d.E : (w+1)*d.E]
+		for j, v := range d.dx[r*d.ldE : r*d.ldE+d.E] {
+			row[j] += v
 		}
 	}
 }
@@ -596,26 +645,27 @@ func (d *fusedDecoder) backward() {
 // into the gradients of step t's pre-activations, stored in dcomb's gate
 // columns, and leaves dc_{t−1} in d.dc.
 func (d *fusedDecoder) lstmBackward(t int) {
-	B, Bp, H := d.B, d.Bp, d.H
-	for b := range B {
-		r := t*Bp + b
+	H := d.H
+	o := d.off[t]
+	for i := range d.n[t] {
+		r := o + i
 		g := d.gates[r*d.ldG : r*d.ldG+4*H]
 		dg := d.dcomb[r*d.ldC+d.offGate : r*d.ldC+d.offGate+4*H]
-		cPrev := d.cs[r*d.ldH : r*d.ldH+H]
-		c := d.cs[(r+Bp)*d.ldH : (r+Bp)*d.ldH+H]
+		cPrev := d.cPrev[r*d.ldH : r*d.ldH+H]
+		c := d.cOut[r*d.ldH : r*d.ldH+H]
 		dhd := d.dhd[r*d.ldH : r*d.ldH+H]
-		m := d.mask[r*d.ldH : r*d.ldH+H]
-		dh := d.dh[b*d.ldH : b*d.ldH+H]
-		dc := d.dc[b*d.ldH : b*d.ldH+H]
+		m := d.maskRow(t, i)
+		dh := d.dh[i*d.ldH : i*d.ldH+H]
+		dc := d.dc[i*d.ldH : i*d.ldH+H]
 		for j := range H {
-			i, f, gg, o := g[j], g[H+j], g[2*H+j], g[3*H+j]
+			ig, f, gg, og := g[j], g[H+j], g[2*H+j], g[3*H+j]
 			tc := math32.Tanh(c[j])
 			dht := dh[j] + dhd[j]*m[j]
-			dct := dc[j] + dht*o*(1-tc*tc)
-			dg[j] = dct * gg * i * (1 - i)
+			dct := dc[j] + dht*og*(1-tc*tc)
+			dg[j] = dct * gg * ig * (1 - ig)
 			dg[H+j] = dct * cPrev[j] * f * (1 - f)
-			dg[2*H+j] = dct * i * (1 - gg*gg)
-			dg[3*H+j] = dht * tc * o * (1 - o)
+			dg[2*H+j] = dct * ig * (1 - gg*gg)
+			dg[3*H+j] = dht * tc * og * (1 - og)
 			dc[j] = dct * f
 		}
 	}
@@ -625,14 +675,15 @@ func (d *fusedDecoder) lstmBackward(t int) {
 // the attention MLP: dβ's pre-activation and dhp go to dcomb, du and the
 // score weight's per-row gradient accumulate.
 func (d *fusedDecoder) attendBackward(t int) {
-	B, Bp, P, F, A := d.B, d.Bp, d.P, d.F, d.A
+	P, F, A := d.P, d.F, d.A
 	w := d.p.AttScore.Float32s()[:A]
-	rowsPar(B, func(lo, hi int) {
+	o := d.off[t]
+	rowsPar(d.n[t], func(lo, hi int) {
 		dz := make([]float32, F)
 		dalpha := make([]float32, P)
-		for b := lo; b < hi; b++ {
-			r := t*Bp + b
-			dzt := d.dzt[b*d.ldF : b*d.ldF+F]
+		for i := lo; i < hi; i++ {
+			r := o + i
+			dzt := d.dzt[i*d.ldF : i*d.ldF+F]
 			beta := d.beta[r*d.ldF : r*d.ldF+F]
 			z := d.z[r*d.ldF : r*d.ldF+F]
 			dbp := d.dcomb[r*d.ldC+d.offBeta : r*d.ldC+d.offBeta+F]
@@ -640,13 +691,12 @@ func (d *fusedDecoder) attendBackward(t int) {
 				dz[f] = g * beta[f]
 				dbp[f] = g * z[f] * beta[f] * (1 - beta[f])
 			}
-			alpha := d.alpha[(t*B+b)*P : (t*B+b+1)*P]
-			isReal := d.targets[t*B+b] >= 0 && d.hasPenalty
+			alpha := d.alpha[r*P : (r+1)*P]
 			var dot float32
 			for p := range P {
-				da := dot32(dz, d.feats[(b*P+p)*F:(b*P+p+1)*F])
-				if isReal {
-					da += 2 * d.rowW[b] * (d.attSum[b*P+p] - 1)
+				da := dot32(dz, d.feats[(i*P+p)*F:(i*P+p+1)*F])
+				if d.hasPenalty {
+					da += 2 * d.rowW[i] * (d.attSum[i*P+p] - 1)
 				}
 				dalpha[p] = da
 				dot += da * alpha[p]
@@ -654,25 +704,31 @@ func (d *fusedDecoder) attendBackward(t int) {
 			hp := d.comb[r*d.ldC : r*d.ldC+A]
 			dhp := d.dcomb[r*d.ldC : r*d.ldC+A]
 			clear(dhp)
-			dws := d.dwScore[b*A : (b+1)*A]
+			dws := d.dwScore[i*A : (i+1)*A]
 			for p, a := range alpha {
 				de := a * (dalpha[p] - dot)
 				if de == 0 {
 					continue
 				}
-				u := d.u[(b*P+p)*d.ldA : (b*P+p)*d.ldA+A]
-				du := d.du[(b*P+p)*d.ldA : (b*P+p)*d.ldA+A]
-				for k, v := range u {
-					if x := v + hp[k]; x > 0 {
-						g := de * w[k]
-						du[k] += g
-						dhp[k] += g
-						dws[k] += de * x
-					}
-				}
+				reluBack32(d.u[(i*P+p)*d.ldA:(i*P+p)*d.ldA+A], hp, w, de, d.du[(i*P+p)*d.ldA:], dhp, dws)
 			}
 		}
 	})
+}
+
+// reluBack32 is the gradient of e = Σ_a w_a·relu(u_a + h_a) times de:
+// du and dh get de·w_a where u_a + h_a > 0, dw gets de·relu(u_a + h_a).
+func reluBack32(u, h, w []float32, de float32, du, dh, dw []float32) {
+	n := len(u)
+	h, w, du, dh, dw = h[:n], w[:n], du[:n], dh[:n], dw[:n]
+	for k, v := range u {
+		if x := v + h[k]; x > 0 {
+			g := de * w[k]
+			du[k] += g
+			dh[k] += g
+			dw[k] += de * x
+		}
+	}
 }
 
 // weightGrad computes Xᵀ·dY (X is k×in with stride ldx, dY k×n with
@@ -785,14 +841,15 @@ func (d *fusedDecoder) run() (DecoderLoss, error) {
 	d.forward()
 	d.backward()
 	d.ran = true
-	return DecoderLoss{Loss: d.loss, CrossEntropy: d.crossEntropy, Penalty: d.penPen, Tokens: d.tokens, Captions: d.captions}, nil
+	return DecoderLoss{Loss: d.loss, CrossEntropy: d.crossEntropy, Penalty: d.pen, Tokens: d.tokens, Captions: d.captions}, nil
 }
 
-// stepLogits returns a copy of step t's logits as a (B, V) tensor.
+// stepLogits returns a copy of step t's logits as a (B, V) tensor in
+// caption order; rows of captions that ended before step t are zero.
 func (d *fusedDecoder) stepLogits(t int) *tensor.Dense {
 	out := make([]float32, d.B*d.V)
-	for b := range d.B {
-		r := t*d.Bp + b
+	for i := range d.n[t] {
+		r, b := d.off[t]+i, d.perm[i]
 		copy(out[b*d.V:(b+1)*d.V], d.logits[r*d.ldV:r*d.ldV+d.V])
 	}
 	return tensor.New(tensor.WithShape(d.B, d.V), tensor.WithBacking(out))

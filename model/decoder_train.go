@@ -389,8 +389,7 @@ func (tg *DecoderTrainGraph) Close() error {
 // mask, for tests that supply their own masks.
 func (tg *DecoderTrainGraph) setMask(t, i int, v float64) {
 	if d := tg.fused; d != nil {
-		H := d.H
-		d.mask[(t*d.Bp+i/H)*d.ldH+i%H] = float32(v)
+		d.maskAll[t*d.B*d.H+i] = float32(v)
 		return
 	}
 	decSet(tg.dropMasks[t], i, v)
