@@ -73,9 +73,8 @@ func captionCommand() *cli.Command {
 			"generated word, NAME_NN_WORD.png, showing where the model looked when it chose the word (its\n" +
 			"attention weights over the encoder's grid, upsampled smoothly and blended over the image region\n" +
 			"the encoder saw as a heat map, red where it looked most), plus NAME_attention.png, a contact sheet\n" +
-			"of the image and every word's map. Images whose names repeat get NAME-2, NAME-3, …\n" +
-			"A showtell model has no attention:\n" +
-			"--attention-dir with one is a usage error (exit 2) and nothing is captioned.",
+			"of the image and every word's map. Images whose names repeat get NAME-2, NAME-3, … A showtell\n" +
+			"model has no attention: --attention-dir with one is a usage error (exit 2) and nothing is captioned.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "model", Usage: "model `FILE` written by 'captionctl train'", Category: "Input"},
 			&cli.IntFlag{Name: "beam", Value: def.Beam, Usage: "beam width `K` (1: greedy decoding)", Category: "Decoding"},

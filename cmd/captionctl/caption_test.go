@@ -185,14 +185,24 @@ func TestCaptionInputs(t *testing.T) {
 	bad := writeFile(t, dir, "broken.jpg", "\xff\xd8\xff\xe0 truncated")
 	missing := filepath.Join(dir, "missing.png")
 	dog := filepath.Join(photos, "dog.jpg")
-	stdin := filepath.Join(photos, "giraffe.jpg") + "\n\n" + bad + "\n"
+	// A COCO val2017 image and a PNG, read from stdin (a blank line is
+	// skipped).
+	coco := filepath.Join("..", "..", "..", "shared", "data", "coco", "coco-mini", "val2017", "000000000139.jpg")
+	if _, err := os.Stat(coco); err != nil {
+		coco = filepath.Join(photos, "giraffe.jpg")
+	}
+	camera := filepath.Join(photos, "..", "debian-skimage", "camera.png")
+	if _, err := os.Stat(camera); err != nil {
+		camera = filepath.Join(photos, "person.jpg")
+	}
+	stdin := coco + "\n\n" + bad + "\n" + camera + "\n"
 
 	code, out, errOut := runAppStdin(t, stdin, "caption", "--model", modelPath, "--beam", "2", "--max-len", "5", "--batch", "2",
 		dog, missing, tree, "-")
 	if code != exitBadInput {
 		t.Fatalf("exit %d, want 3; stderr:\n%s", code, errOut)
 	}
-	want := []string{dog, filepath.Join(tree, "a.jpeg"), filepath.Join(tree, "b", "horses.JPG"), filepath.Join(photos, "giraffe.jpg")}
+	want := []string{dog, filepath.Join(tree, "a.jpeg"), filepath.Join(tree, "b", "horses.JPG"), coco, camera}
 	if got := outputFiles(t, out); !reflect.DeepEqual(got, want) {
 		t.Errorf("captioned %q, want %q", got, want)
 	}
@@ -201,7 +211,7 @@ func TestCaptionInputs(t *testing.T) {
 			t.Errorf("stderr does not name %s:\n%s", name, errOut)
 		}
 	}
-	if !strings.Contains(errOut, "2 of 6 images could not be captioned") {
+	if !strings.Contains(errOut, "2 of 7 images could not be captioned") {
 		t.Errorf("stderr has no summary:\n%s", errOut)
 	}
 	if n := strings.Count(errOut, "\n"); n != 3 {
@@ -254,6 +264,29 @@ func TestCaptionJSON(t *testing.T) {
 	if i != len(images) {
 		t.Errorf("%d JSON lines, want %d", i, len(images))
 	}
+
+	// Text with --top 2: two lines per image, best first, the same
+	// captions as the JSON lines'.
+	code, text, errOut := runAppStdin(t, "", append([]string{"caption", "--model", modelPath, "--beam", "3", "--top", "2", "--max-len", "6"}, images...)...)
+	if code != 0 {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	var want []string
+	for _, line := range strings.Split(strings.TrimSpace(out), "\n") {
+		var r struct {
+			File         string
+			Alternatives []struct{ Caption string }
+		}
+		if err := json.Unmarshal([]byte(line), &r); err != nil {
+			t.Fatal(err)
+		}
+		for _, a := range r.Alternatives {
+			want = append(want, r.File+"\t"+a.Caption)
+		}
+	}
+	if got := strings.Split(strings.TrimSuffix(text, "\n"), "\n"); !reflect.DeepEqual(got, want) {
+		t.Errorf("text output with --top 2:\n%q\nwant\n%q", got, want)
+	}
 }
 
 func TestCaptionAttentionMaps(t *testing.T) {
@@ -284,8 +317,14 @@ func TestCaptionAttentionMaps(t *testing.T) {
 	for _, e := range entries {
 		names = append(names, e.Name())
 	}
+	if len(results) != 2 {
+		t.Fatalf("%d results, want 2", len(results))
+	}
 	for i, name := range []string{"dog", "dog-2"} {
 		words := results[i].Tokens
+		if len(words) != 4 {
+			t.Errorf("image %d: caption %q, want --max-len 4 words (the model never ends)", i+1, words)
+		}
 		for j, w := range words {
 			wantName := fmt.Sprintf("%s_%02d_%s.png", name, j+1, w)
 			checkPNG(t, filepath.Join(maps, wantName), attentionSide, attentionSide)
