@@ -411,23 +411,19 @@ func (d *fusedDecoder) attendForward(t int) {
 
 // reluDot32 returns Σ_a w_a·relu(u_a + h_a).
 func reluDot32(u, h, w []float32) float32 {
-	h, w = h[:len(u)], w[:len(u)]
-	var s0, s1 float32
-	i := 0
-	for ; i+2 <= len(u); i += 2 {
+	n := len(u)
+	h, w = h[:n], w[:n]
+	m := vecPrefix(n)
+	var s float32
+	if m > 0 {
+		s = reluDotVec(u, h, w, m)
+	}
+	for i := m; i < n; i++ {
 		if x := u[i] + h[i]; x > 0 {
-			s0 += w[i] * x
-		}
-		if x := u[i+1] + h[i+1]; x > 0 {
-			s1 += w[i+1] * x
+			s += w[i] * x
 		}
 	}
-	for ; i < len(u); i++ {
-		if x := u[i] + h[i]; x > 0 {
-			s0 += w[i] * x
-		}
-	}
-	return s0 + s1
+	return s
 }
 
 // lstmForward applies the LSTM cell of step t to the gate
@@ -721,8 +717,12 @@ func (d *fusedDecoder) attendBackward(t int) {
 func reluBack32(u, h, w []float32, de float32, du, dh, dw []float32) {
 	n := len(u)
 	h, w, du, dh, dw = h[:n], w[:n], du[:n], dh[:n], dw[:n]
-	for k, v := range u {
-		if x := v + h[k]; x > 0 {
+	m := vecPrefix(n)
+	if m > 0 {
+		reluBackVec(u, h, w, de, du, dh, dw, m)
+	}
+	for k := m; k < n; k++ {
+		if x := u[k] + h[k]; x > 0 {
 			g := de * w[k]
 			du[k] += g
 			dh[k] += g
@@ -809,27 +809,30 @@ func softmax32(dst, e []float32) {
 
 // axpy32 computes y += a·x.
 func axpy32(y, x []float32, a float32) {
-	x = x[:len(y)]
-	for i, v := range x {
-		y[i] += a * v
+	n := len(y)
+	x = x[:n]
+	m := vecPrefix(n)
+	if m > 0 {
+		axpyVec(y, x, a, m)
+	}
+	for i := m; i < n; i++ {
+		y[i] += a * x[i]
 	}
 }
 
 // dot32 returns x·y.
 func dot32(x, y []float32) float32 {
-	y = y[:len(x)]
-	var s0, s1, s2, s3 float32
-	i := 0
-	for ; i+4 <= len(x); i += 4 {
-		s0 += x[i] * y[i]
-		s1 += x[i+1] * y[i+1]
-		s2 += x[i+2] * y[i+2]
-		s3 += x[i+3] * y[i+3]
+	n := len(x)
+	y = y[:n]
+	m := vecPrefix(n)
+	var s float32
+	if m > 0 {
+		s = dotVec(x, y, m)
 	}
-	for ; i < len(x); i++ {
-		s0 += x[i] * y[i]
+	for i := m; i < n; i++ {
+		s += x[i] * y[i]
 	}
-	return (s0 + s1) + (s2 + s3)
+	return s
 }
 
 // run is one forward and backward pass.
