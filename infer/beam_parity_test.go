@@ -1,0 +1,266 @@
+package infer
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"flag"
+	"fmt"
+	"math"
+	"os"
+	"path/filepath"
+	"slices"
+	"testing"
+
+	"gorgonia.org/tensor"
+
+	"github.com/captionctl/captionctl/data"
+	"github.com/captionctl/captionctl/internal/tensorfile"
+	"github.com/captionctl/captionctl/model"
+)
+
+// The PyTorch parity check of beam search (issue 6 §1). The Go side
+// generates a small attention model and 50 images' features from
+// splitmix64 (beamParityModel, beamParityFeatures); with
+// -beam-parity-write DIR it writes them to DIR/model.safetensors (a
+// captionctl model file) and DIR/features.safetensors (F32 "features",
+// (n, P, F)). tools/beam_reference.py reads those two files, runs the
+// decoder step and beam search independently in PyTorch (float64 on the
+// float32 weights) and writes testdata/beam/parity.json: for K = 1, 3, 5
+// each image's caption (token ids) and score. The fixture also records
+// the sha256 of both files, so a change of the generator here cannot go
+// unnoticed. Regenerate:
+//
+//	go test ./infer -run TestBeamPyTorchParity -beam-parity-write /tmp/beam
+//	/usr/bin/python3 tools/beam_reference.py --model /tmp/beam/model.safetensors \
+//	    --features /tmp/beam/features.safetensors --out infer/testdata/beam/parity.json
+
+var beamParityWrite = flag.String("beam-parity-write", "", "write the beam parity model and features to `DIR` (for tools/beam_reference.py)")
+
+// beamParityConfig is the fixture's decoder: vocabulary 300, 7×7 grid of
+// 64 channels, embedding and attention 64, LSTM 96.
+var beamParityConfig = model.DecoderConfig{Arch: model.ArchAttention, VocabSize: 300, FeatureDim: 64, GridCells: 49,
+	EmbedDim: 64, AttentionDim: 64, HiddenDim: 96, Dropout: 0.5, AlphaC: 1}
+
+// beamParityImages is the number of images of the fixture.
+const beamParityImages = 50
+
+// beamParityGain scales a parameter's U(−0.1, 0.1) draw so that the
+// random model's captions are varied: peaked word distributions (output
+// and embedding weights), a recurrence that depends on the words, and an
+// <end> that wins at varied steps (see beamParityModel).
+var beamParityGain = map[string]float64{
+	"decoder.embedding.weight": 10,
+	"decoder.output.weight":    15,
+	"decoder.output.bias":      10,
+}
+
+// beamParityEndBias is added to <end>'s output bias, and
+// beamParityEndGain multiplies <end>'s column of the output weight, so
+// that <end> wins at varied steps.
+const beamParityEndBias = -1.0
+
+const beamParityEndGain = 3.0
+
+// beamSplitMix is the splitmix64 stream of tools/decoder_reference.py:
+// the n first outputs from state seed.
+func beamSplitMix(seed uint64, n int) []uint64 {
+	const gamma = 0x9E3779B97F4A7C15
+	out := make([]uint64, n)
+	for i := range out {
+		z := seed + uint64(i+1)*gamma
+		z = (z ^ z>>30) * 0xBF58476D1CE4E5B9
+		z = (z ^ z>>27) * 0x94D049BB133111EB
+		out[i] = z ^ z>>31
+	}
+	return out
+}
+
+// beamUniform returns n values float32(lo + (hi−lo)·u), u = (x>>40)·2⁻²⁴.
+func beamUniform(seed uint64, n int, lo, hi float64) []float32 {
+	out := make([]float32, n)
+	for i, x := range beamSplitMix(seed, n) {
+		out[i] = float32(lo + (hi-lo)*float64(x>>40)*0x1p-24)
+	}
+	return out
+}
+
+// beamParityModel returns the fixture's model: parameter k (canonical
+// order) from stream 1000+k, U(−0.1g, 0.1g) with g its gain (1 unless in
+// beamParityGain), plus beamParityEndBias on <end>'s output bias; the
+// vocabulary <pad> <start> <end> <unk> w000 … w295.
+func beamParityModel(t testing.TB) *model.ModelFile {
+	t.Helper()
+	cfg := beamParityConfig
+	p, err := model.NewDecoderParamsZero(cfg, tensor.Float32)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for k, pt := range p.Tensors() {
+		g, ok := beamParityGain[pt.Name]
+		if !ok {
+			g = 1
+		}
+		copy(pt.Tensor.Data().([]float32), beamUniform(1000+uint64(k), pt.Tensor.Shape().TotalSize(), -0.1*g, 0.1*g))
+	}
+	p.OutputBias.Data().([]float32)[data.EndID] += beamParityEndBias
+	wo := p.Output.Data().([]float32) // (H, V)
+	for h := range cfg.HiddenDim {
+		wo[h*cfg.VocabSize+data.EndID] *= beamParityEndGain
+	}
+	words := make([]string, cfg.VocabSize-4)
+	for i := range words {
+		words[i] = fmt.Sprintf("w%03d", i)
+	}
+	vocab := data.BuildVocab([][]string{words}, 1)
+	if vocab.Len() != cfg.VocabSize {
+		t.Fatalf("vocabulary of %d tokens, want %d", vocab.Len(), cfg.VocabSize)
+	}
+	return &model.ModelFile{Config: cfg, Params: p, Vocab: vocab}
+}
+
+// beamParityFeatures returns the images' features (n, P, F): per image
+// and channel a level from stream 2000, U(−1, 1), plus per cell U(−1, 1)
+// from stream 2001, so that images differ in their mean feature (which
+// sets the LSTM's initial state) as well as cell by cell.
+func beamParityFeatures() []float32 {
+	n, P, F := beamParityImages, beamParityConfig.GridCells, beamParityConfig.FeatureDim
+	level := beamUniform(2000, n*F, -1, 1)
+	cell := beamUniform(2001, n*P*F, -1, 1)
+	out := make([]float32, n*P*F)
+	for i := range n {
+		for p := range P {
+			for f := range F {
+				j := (i*P+p)*F + f
+				out[j] = level[i*F+f] + cell[j]
+			}
+		}
+	}
+	return out
+}
+
+// beamParityFiles writes the model and features files into dir and
+// returns their sha256s.
+func beamParityFiles(t testing.TB, dir string, m *model.ModelFile, feats []float32) (modelSHA, featSHA string) {
+	t.Helper()
+	modelPath := filepath.Join(dir, "model.safetensors")
+	if err := model.SaveModel(modelPath, m); err != nil {
+		t.Fatal(err)
+	}
+	cfg := m.Config
+	featPath := filepath.Join(dir, "features.safetensors")
+	ft := tensorfile.NewF32("features", []int{len(feats) / (cfg.GridCells * cfg.FeatureDim), cfg.GridCells, cfg.FeatureDim}, feats)
+	if err := tensorfile.WriteSafetensors(featPath, []*tensorfile.Tensor{ft}, nil); err != nil {
+		t.Fatal(err)
+	}
+	hash := func(path string) string {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		s := sha256.Sum256(b)
+		return hex.EncodeToString(s[:])
+	}
+	return hash(modelPath), hash(featPath)
+}
+
+type beamParityImage struct {
+	Tokens   []int   `json:"tokens"`
+	Score    float64 `json:"score"`
+	Complete bool    `json:"complete"`
+	// Margin is the smallest gap the reference saw, over the search,
+	// between two candidates on either side of a ranking decision.
+	Margin float64 `json:"margin"`
+}
+
+type beamParityCase struct {
+	Beam   int               `json:"beam"`
+	Images []beamParityImage `json:"images"`
+	// Sgrvinod holds the captions of the shrinking beam of sgrvinod's
+	// caption.py (the beam loses a row per completed hypothesis), for
+	// comparison only.
+	Sgrvinod []beamParityImage `json:"sgrvinod"`
+}
+
+type beamParityFixture struct {
+	Source         string           `json:"source"`
+	ModelSHA256    string           `json:"model_sha256"`
+	FeaturesSHA256 string           `json:"features_sha256"`
+	MaxLen         int              `json:"max_len"`
+	Cases          []beamParityCase `json:"cases"`
+}
+
+// TestBeamPyTorchParity: for K = 1, 3, 5 on 50 images, the Captioner's
+// captions are the PyTorch reference's (testdata/beam/parity.json) token
+// for token, with scores within 1e-4.
+func TestBeamPyTorchParity(t *testing.T) {
+	m := beamParityModel(t)
+	feats := beamParityFeatures()
+	dir := *beamParityWrite
+	if dir == "" {
+		dir = t.TempDir()
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	modelSHA, featSHA := beamParityFiles(t, dir, m, feats)
+	if *beamParityWrite != "" {
+		t.Logf("wrote %s and %s; now run tools/beam_reference.py", filepath.Join(dir, "model.safetensors"), filepath.Join(dir, "features.safetensors"))
+	}
+	raw, err := os.ReadFile(filepath.Join("testdata", "beam", "parity.json"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fix beamParityFixture
+	if err := json.Unmarshal(raw, &fix); err != nil {
+		t.Fatal(err)
+	}
+	if fix.ModelSHA256 != modelSHA || fix.FeaturesSHA256 != featSHA {
+		t.Fatalf("the fixture was made from other files (model sha256 %.12s…, features %.12s…), this test writes model %.12s…, features %.12s…: regenerate it (see the comment at the top of this file)",
+			fix.ModelSHA256, fix.FeaturesSHA256, modelSHA, featSHA)
+	}
+	c, err := NewCaptioner(m)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if len(fix.Cases) == 0 {
+		t.Fatal("the fixture has no cases")
+	}
+	for _, tc := range fix.Cases {
+		t.Run(fmt.Sprintf("beam%d", tc.Beam), func(t *testing.T) {
+			if len(tc.Images) != beamParityImages {
+				t.Fatalf("the fixture has %d images, want %d", len(tc.Images), beamParityImages)
+			}
+			opt := Options{Beam: tc.Beam, MaxLen: fix.MaxLen, Top: 1, Batch: 16}
+			res, err := c.CaptionFeatures(context.Background(), feats, beamParityImages, opt)
+			if err != nil {
+				t.Fatal(err)
+			}
+			maxDiff, sameAsSgrvinod, incomplete, lengths := 0.0, 0, 0, map[int]int{}
+			for i, r := range res {
+				want := tc.Images[i]
+				got := m.Vocab.Encode(r.Tokens)
+				if !slices.Equal(got, want.Tokens) || r.Complete != want.Complete {
+					t.Errorf("image %d: %v (complete %v, score %.6f), PyTorch %v (complete %v, score %.6f; smallest ranking margin %.2g)",
+						i, got, r.Complete, r.Score, want.Tokens, want.Complete, want.Score, want.Margin)
+					continue
+				}
+				d := math.Abs(r.Score - want.Score)
+				maxDiff = max(maxDiff, d)
+				if d > 1e-4 || math.Abs(r.LogProb-want.Score) > 1e-4 {
+					t.Errorf("image %d: score %.8f, PyTorch %.8f", i, r.Score, want.Score)
+				}
+				if i < len(tc.Sgrvinod) && slices.Equal(tc.Sgrvinod[i].Tokens, want.Tokens) {
+					sameAsSgrvinod++
+				}
+				if !r.Complete {
+					incomplete++
+				}
+				lengths[len(got)]++
+			}
+			t.Logf("beam %d: %d images, max |score − PyTorch| %.2g; %d hit max-len %d without <end>; caption lengths %v; %d/%d as sgrvinod's shrinking beam",
+				tc.Beam, len(res), maxDiff, incomplete, fix.MaxLen, lengths, sameAsSgrvinod, len(tc.Sgrvinod))
+		})
+	}
+}
