@@ -253,49 +253,58 @@ func runCaption(ctx context.Context, opts captionOptions, stdin io.Reader, stdou
 			return err
 		}
 		chunk := inputs[lo:min(lo+opts.Infer.Batch, len(inputs))]
-		imgs := decodeImages(chunk)
-		var ok []image.Image
-		var okInputs []captionInput
-		for i, in := range chunk {
-			if in.Err != nil {
-				fmt.Fprintf(stderr, "captionctl: %v\n", in.Err)
-				failed = append(failed, in.Err)
-				continue
-			}
-			ok = append(ok, imgs[i])
-			okInputs = append(okInputs, in)
+		bad, err := captionChunk(ctx, captioner, chunk, opts, maps, out, stderr)
+		if err != nil {
+			return err
 		}
-		if len(ok) > 0 {
-			results, err := captioner.CaptionImages(ctx, ok, opts.Infer)
-			if err != nil {
-				return err
-			}
-			if len(results) != len(ok) {
-				return fmt.Errorf("caption: %d results for %d images", len(results), len(ok))
-			}
-			for i, r := range results {
-				if err := writeCaption(out, okInputs[i].Path, r, opts); err != nil {
-					return err
-				}
-				if maps != nil {
-					if err := maps.write(okInputs[i].Path, ok[i], r); err != nil {
-						return err
-					}
-				}
-			}
-			if err := out.Flush(); err != nil {
-				return err
-			}
-		}
+		failed = append(failed, bad...)
 		rep.Add(int64(len(chunk)))
-	}
-	if err := out.Flush(); err != nil {
-		return err
 	}
 	if len(failed) > 0 {
 		return fmt.Errorf("%d of %d images could not be captioned (each named above); the first: %w", len(failed), len(inputs), failed[0])
 	}
 	return nil
+}
+
+// captionChunk decodes and captions a chunk of images, writes their
+// captions to out (flushed) and their attention maps, and names each image
+// that cannot be read on stderr, returning those errors.
+func captionChunk(ctx context.Context, captioner *infer.Captioner, chunk []captionInput, opts captionOptions,
+	maps *attentionWriter, out *bufio.Writer, stderr io.Writer) ([]error, error) {
+	imgs := decodeImages(chunk)
+	var failed []error
+	var decoded []image.Image
+	var files []string
+	for i, in := range chunk {
+		if in.Err != nil {
+			fmt.Fprintf(stderr, "captionctl: %v\n", in.Err)
+			failed = append(failed, in.Err)
+			continue
+		}
+		decoded = append(decoded, imgs[i])
+		files = append(files, in.Path)
+	}
+	if len(decoded) == 0 {
+		return failed, nil
+	}
+	results, err := captioner.CaptionImages(ctx, decoded, opts.Infer)
+	if err != nil {
+		return nil, err
+	}
+	if len(results) != len(decoded) {
+		return nil, fmt.Errorf("caption: %d results for %d images", len(results), len(decoded))
+	}
+	for i, r := range results {
+		if err := writeCaption(out, files[i], r, opts); err != nil {
+			return nil, err
+		}
+		if maps != nil {
+			if err := maps.write(files[i], decoded[i], r); err != nil {
+				return nil, err
+			}
+		}
+	}
+	return failed, out.Flush()
 }
 
 // decodeImages decodes the chunk's images on up to GOMAXPROCS goroutines,

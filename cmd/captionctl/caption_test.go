@@ -361,3 +361,19 @@ func checkPNG(t *testing.T, path string, w, h int) {
 		t.Errorf("%s is %d×%d, want %d×%d", path, b.Dx(), b.Dy(), w, h)
 	}
 }
+
+func TestCaptionInterrupted(t *testing.T) {
+	modelPath := tinyCaptionModel(t, model.ArchAttention)
+	maps := filepath.Join(t.TempDir(), "maps")
+	var out, errOut bytes.Buffer
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	err := newApp(&out, &errOut).RunContext(ctx, []string{"captionctl", "caption", "--model", modelPath,
+		"--attention-dir", maps, filepath.Join(photosDir(t), "dog.jpg")})
+	if code := exitCode(ctx, err); code != exitInterrupted || out.Len() != 0 {
+		t.Errorf("exit %d (%v), stdout %q; want 130 and nothing printed", code, err, out.String())
+	}
+	if entries, _ := os.ReadDir(maps); len(entries) != 0 {
+		t.Errorf("%d files in --attention-dir after an interrupt before captioning", len(entries))
+	}
+}
