@@ -13,6 +13,7 @@ import (
 	"github.com/captionctl/captionctl/data"
 	"github.com/captionctl/captionctl/internal/atomicfile"
 	"github.com/captionctl/captionctl/internal/badinput"
+	"github.com/captionctl/captionctl/internal/tensorfile"
 	"github.com/captionctl/captionctl/model"
 	"github.com/captionctl/captionctl/progress"
 	"github.com/captionctl/captionctl/train"
@@ -38,7 +39,8 @@ func trainCommand() *cli.Command {
 			"caption length, with Adam and gradient clipping, on the features made by 'captionctl data features'.\n" +
 			"After each epoch the val split is captioned by greedy decoding (--val-beam K: beam search) and scored (BLEU-4, CIDEr-D).\n" +
 			"Writes to RUNDIR: model.safetensors (the best epoch's model by --select-by; the last epoch's when the\n" +
-			"dataset has no val features), config.json (the effective configuration), curves.png (loss and val scores\n" +
+			"dataset has no val features; with the encoder's weights, from --encoder-weights or regenerated for\n" +
+			"--weights random features, so that 'captionctl caption' needs nothing else), config.json (the effective configuration), curves.png (loss and val scores\n" +
 			"per epoch) and log.jsonl (one line per\n" +
 			"epoch, with the val scores and learning rate).\n" +
 			"The learning rate is multiplied by --decay whenever the --select-by score has not improved for a multiple\n" +
@@ -52,6 +54,7 @@ func trainCommand() *cli.Command {
 			"scores, teacher-forced) and captions per second; log.jsonl records them per epoch.",
 		Flags: []cli.Flag{
 			&cli.StringFlag{Name: "data", Usage: "prepared dataset `DIR` with features", Category: "Input"},
+			&cli.StringFlag{Name: "encoder-weights", Usage: "the encoder weights `FILE` given to 'data features --weights', stored in the model file so that 'captionctl caption' needs nothing else (not needed for --weights random features)", Category: "Input"},
 			&cli.StringFlag{Name: "out", Usage: "run `DIR` to write the model, config and log to", Category: "Output"},
 			&cli.StringFlag{Name: "arch", Value: def.Arch, Usage: "decoder `ARCH`: attention or showtell", Category: "Model"},
 			&cli.IntFlag{Name: "embed-dim", Value: def.EmbedDim, Usage: "word embedding size `N`", Category: "Model"},
@@ -113,7 +116,7 @@ func trainCommand() *cli.Command {
 			case cfg.Resume && errModel == nil && errLast != nil:
 				return usagef("%s already holds a trained model (%s) but no checkpoint (%s) to --resume from: choose another --out or remove it", out, runModelFile, train.CheckpointFile)
 			}
-			return runTrain(c, cfg, dataDir, out)
+			return runTrain(c, cfg, dataDir, c.String("encoder-weights"), out)
 		},
 	}
 }
@@ -258,8 +261,35 @@ func readFeaturesIdentity(dataDir string) (data.EncoderIdentity, error) {
 	return m.Identity, nil
 }
 
-func runTrain(c *cli.Context, cfg train.Config, dataDir, out string) error {
+// encoderWeights returns the weights of the encoder that made features of
+// the given identity, for the model file: regenerated from the seed for
+// --weights random features, otherwise read from weightsPath after
+// checking its sha256 against the identity's.
+func encoderWeights(identity data.EncoderIdentity, weightsPath string) (map[string]*tensorfile.Tensor, error) {
+	_, random := model.RandomWeightsSeed(identity.WeightsSHA256)
+	if !random {
+		if weightsPath == "" {
+			return nil, usagef("--encoder-weights FILE is required: the features were made with %s weights of sha256 %s; give the file passed to 'data features --weights' so the model file can caption images on its own",
+				identity.Arch, identity.WeightsSHA256)
+		}
+		if _, err := os.Stat(weightsPath); err != nil {
+			return nil, &badinput.Error{File: weightsPath, Msg: "--encoder-weights: cannot read: " + pathErrorText(err), Err: err}
+		}
+	}
+	sd, err := model.EncoderStateDict(identity, weightsPath)
+	if err != nil {
+		return nil, fmt.Errorf("--encoder-weights: %w", err)
+	}
+	return sd, nil
+}
+
+func runTrain(c *cli.Context, cfg train.Config, dataDir, weightsPath, out string) error {
 	identity, err := readFeaturesIdentity(dataDir)
+	if err != nil {
+		return err
+	}
+	// Before training, so that a wrong file fails at once.
+	encWeights, err := encoderWeights(identity, weightsPath)
 	if err != nil {
 		return err
 	}
@@ -324,7 +354,7 @@ func runTrain(c *cli.Context, cfg train.Config, dataDir, out string) error {
 	}
 	last := res.Epochs[len(res.Epochs)-1]
 	m := &model.ModelFile{
-		Config: res.Decoder, Params: res.Params, Vocab: res.Vocab, Encoder: identity,
+		Config: res.Decoder, Params: res.Params, Vocab: res.Vocab, Encoder: identity, EncoderWeights: encWeights,
 		Provenance: model.Provenance{
 			DataManifestSHA256: manifestSHA, Seed: cfg.Seed, Epoch: last.Epoch, Steps: res.Steps,
 			Selection: "last", Metrics: map[string]float64{"train_loss": last.Loss},

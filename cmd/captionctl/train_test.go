@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/captionctl/captionctl/data"
 	"github.com/captionctl/captionctl/internal/tensorfile"
 	"github.com/captionctl/captionctl/model"
 	"github.com/captionctl/captionctl/train"
@@ -300,4 +301,102 @@ func TestTrainKill9Resume(t *testing.T) {
 			}
 		}
 	}
+}
+
+// TestTrainStoresEncoder: the model file of `captionctl train` carries the
+// encoder's weights, so `captionctl caption` captions image files with it
+// alone — for --weights random features (weights regenerated from the
+// seed) and for features made from a weights file (--encoder-weights,
+// checked against the features' sha256 before training).
+func TestTrainStoresEncoder(t *testing.T) {
+	prepared := prepareSynth(t, 30)
+	image := filepath.Join(filepath.Dir(prepared), "S", "images", "000000.png")
+	tiny := []string{"--embed-dim", "8", "--attention-dim", "8", "--hidden-dim", "8", "--epochs", "1", "--batch", "8", "--max-steps", "2", "-q"}
+
+	t.Run("random weights", func(t *testing.T) {
+		if code, out, errOut := runApp(t, featureArgs(prepared)...); code != 0 {
+			t.Fatalf("features: exit %d: %s%s", code, out, errOut)
+		}
+		run := filepath.Join(t.TempDir(), "run")
+		if code, out, errOut := runApp(t, append([]string{"train", "--data", prepared, "--out", run}, tiny...)...); code != 0 {
+			t.Fatalf("train: exit %d: %s%s", code, out, errOut)
+		}
+		modelPath := filepath.Join(run, "model.safetensors")
+		m, err := model.LoadModel(modelPath)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(m.EncoderWeights) == 0 {
+			t.Fatal("the model file holds no encoder weights")
+		}
+		code, out, errOut := runApp(t, "caption", "--model", modelPath, "--beam", "2", "--max-len", "5", image)
+		if code != 0 || !strings.HasPrefix(out, image+"\t") {
+			t.Errorf("caption with the trained model: exit %d: %s%s", code, out, errOut)
+		}
+	})
+
+	t.Run("weights file", func(t *testing.T) {
+		// A ResNet-18 weights file (seeded random values, as a user's
+		// torchvision .safetensors would hold trained ones).
+		pre := data.DefaultPreprocessConfig()
+		sd, err := model.EncoderStateDict(data.EncoderIdentity{Arch: "resnet18", WeightsSHA256: "random:seed=9", Grid: 7, Channels: 512, Preprocess: pre}, "")
+		if err != nil {
+			t.Fatal(err)
+		}
+		var list []*tensorfile.Tensor
+		for _, tt := range sd {
+			list = append(list, tt)
+		}
+		weights := filepath.Join(t.TempDir(), "resnet18.safetensors")
+		if err := tensorfile.WriteSafetensors(weights, list, nil); err != nil {
+			t.Fatal(err)
+		}
+		withFile := filepath.Join(t.TempDir(), "P")
+		if err := os.CopyFS(withFile, os.DirFS(prepared)); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.RemoveAll(filepath.Join(withFile, "features")); err != nil {
+			t.Fatal(err)
+		}
+		args := featureArgs(withFile)
+		for i := range args {
+			if args[i] == "random" {
+				args[i] = weights
+			}
+		}
+		if code, out, errOut := runApp(t, args...); code != 0 {
+			t.Fatalf("features --weights %s: exit %d: %s%s", weights, code, out, errOut)
+		}
+		trainArgs := func(run string, extra ...string) []string {
+			return append(append([]string{"train", "--data", withFile, "--out", run}, tiny...), extra...)
+		}
+
+		// Without --encoder-weights: bad usage, before any training.
+		run := filepath.Join(t.TempDir(), "run")
+		if code, _, errOut := runApp(t, trainArgs(run)...); code != exitUsage || !strings.Contains(errOut, "--encoder-weights") {
+			t.Errorf("train without --encoder-weights: exit %d, want %d: %s", code, exitUsage, errOut)
+		}
+		// Another file than the features': bad input naming it.
+		other := filepath.Join(t.TempDir(), "other.safetensors")
+		if err := tensorfile.WriteSafetensors(other, list[:len(list)-1], nil); err != nil {
+			t.Fatal(err)
+		}
+		for _, wrong := range []string{other, filepath.Join(t.TempDir(), "missing.pth")} {
+			if code, _, errOut := runApp(t, trainArgs(run, "--encoder-weights", wrong)...); code != exitBadInput || !strings.Contains(errOut, wrong) {
+				t.Errorf("train --encoder-weights %s: exit %d, want %d naming the file: %s", wrong, code, exitBadInput, errOut)
+			}
+		}
+		if _, err := os.Stat(filepath.Join(run, "model.safetensors")); err == nil {
+			t.Error("a refused run wrote a model")
+		}
+
+		if code, out, errOut := runApp(t, trainArgs(run, "--encoder-weights", weights)...); code != 0 {
+			t.Fatalf("train --encoder-weights: exit %d: %s%s", code, out, errOut)
+		}
+		modelPath := filepath.Join(run, "model.safetensors")
+		code, out, errOut := runApp(t, "caption", "--model", modelPath, "--beam", "2", "--max-len", "5", image)
+		if code != 0 || !strings.HasPrefix(out, image+"\t") {
+			t.Errorf("caption with the trained model: exit %d: %s%s", code, out, errOut)
+		}
+	})
 }
