@@ -3,10 +3,12 @@ package infer
 import (
 	"context"
 	"crypto/sha256"
+	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"flag"
 	"fmt"
+	"hash"
 	"math"
 	"os"
 	"path/filepath"
@@ -29,8 +31,9 @@ import (
 // decoder step and beam search independently in PyTorch (float64 on the
 // float32 weights) and writes testdata/beam/parity.json: for K = 1, 3, 5
 // each image's caption (token ids) and score. The fixture also records
-// the sha256 of both files, so a change of the generator here cannot go
-// unnoticed. Regenerate:
+// the sha256 of the weights and features it read (beamParityDigests), so
+// a change of the generator here cannot go unnoticed, while a change of
+// the model file's metadata does not invalidate it. Regenerate:
 //
 //	go test ./infer -run TestBeamPyTorchParity -beam-parity-write /tmp/beam
 //	/usr/bin/python3 tools/beam_reference.py --model /tmp/beam/model.safetensors \
@@ -140,29 +143,40 @@ func beamParityFeatures() []float32 {
 	return out
 }
 
-// beamParityFiles writes the model and features files into dir and
-// returns their sha256s.
-func beamParityFiles(t testing.TB, dir string, m *model.ModelFile, feats []float32) (modelSHA, featSHA string) {
+// beamParityFiles writes the model and features files into dir.
+func beamParityFiles(t testing.TB, dir string, m *model.ModelFile, feats []float32) {
 	t.Helper()
-	modelPath := filepath.Join(dir, "model.safetensors")
-	if err := model.SaveModel(modelPath, m); err != nil {
+	if err := model.SaveModel(filepath.Join(dir, "model.safetensors"), m); err != nil {
 		t.Fatal(err)
 	}
 	cfg := m.Config
-	featPath := filepath.Join(dir, "features.safetensors")
 	ft := tensorfile.NewF32("features", []int{len(feats) / (cfg.GridCells * cfg.FeatureDim), cfg.GridCells, cfg.FeatureDim}, feats)
-	if err := tensorfile.WriteSafetensors(featPath, []*tensorfile.Tensor{ft}, nil); err != nil {
+	if err := tensorfile.WriteSafetensors(filepath.Join(dir, "features.safetensors"), []*tensorfile.Tensor{ft}, nil); err != nil {
 		t.Fatal(err)
 	}
-	hash := func(path string) string {
-		b, err := os.ReadFile(path)
-		if err != nil {
-			t.Fatal(err)
+}
+
+// beamParityDigests returns the sha256 of the decoder's weights (for each
+// tensor in canonical order: its name, a zero byte, its float32 values
+// little-endian) and of the features' float32 values, as
+// tools/beam_reference.py computes them from the files it read. They
+// depend on the numbers only, not on the model file's metadata.
+func beamParityDigests(m *model.ModelFile, feats []float32) (weights, features string) {
+	le := func(h hash.Hash, v []float32) {
+		b := make([]byte, 4*len(v))
+		for i, x := range v {
+			binary.LittleEndian.PutUint32(b[4*i:], math.Float32bits(x))
 		}
-		s := sha256.Sum256(b)
-		return hex.EncodeToString(s[:])
+		h.Write(b)
 	}
-	return hash(modelPath), hash(featPath)
+	hw := sha256.New()
+	for _, pt := range m.Params.Tensors() {
+		hw.Write(append([]byte(pt.Name), 0))
+		le(hw, pt.Tensor.Data().([]float32))
+	}
+	hf := sha256.New()
+	le(hf, feats)
+	return hex.EncodeToString(hw.Sum(nil)), hex.EncodeToString(hf.Sum(nil))
 }
 
 type beamParityImage struct {
@@ -185,7 +199,7 @@ type beamParityCase struct {
 
 type beamParityFixture struct {
 	Source         string           `json:"source"`
-	ModelSHA256    string           `json:"model_sha256"`
+	WeightsSHA256  string           `json:"weights_sha256"`
 	FeaturesSHA256 string           `json:"features_sha256"`
 	MaxLen         int              `json:"max_len"`
 	Cases          []beamParityCase `json:"cases"`
@@ -197,16 +211,14 @@ type beamParityFixture struct {
 func TestBeamPyTorchParity(t *testing.T) {
 	m := beamParityModel(t)
 	feats := beamParityFeatures()
-	dir := *beamParityWrite
-	if dir == "" {
-		dir = t.TempDir()
-	} else if err := os.MkdirAll(dir, 0o755); err != nil {
-		t.Fatal(err)
-	}
-	modelSHA, featSHA := beamParityFiles(t, dir, m, feats)
-	if *beamParityWrite != "" {
+	if dir := *beamParityWrite; dir != "" {
+		if err := os.MkdirAll(dir, 0o755); err != nil {
+			t.Fatal(err)
+		}
+		beamParityFiles(t, dir, m, feats)
 		t.Logf("wrote %s and %s; now run tools/beam_reference.py", filepath.Join(dir, "model.safetensors"), filepath.Join(dir, "features.safetensors"))
 	}
+	weightsSHA, featSHA := beamParityDigests(m, feats)
 	raw, err := os.ReadFile(filepath.Join("testdata", "beam", "parity.json"))
 	if err != nil {
 		t.Fatal(err)
@@ -215,9 +227,9 @@ func TestBeamPyTorchParity(t *testing.T) {
 	if err := json.Unmarshal(raw, &fix); err != nil {
 		t.Fatal(err)
 	}
-	if fix.ModelSHA256 != modelSHA || fix.FeaturesSHA256 != featSHA {
-		t.Fatalf("the fixture was made from other files (model sha256 %.12s…, features %.12s…), this test writes model %.12s…, features %.12s…: regenerate it (see the comment at the top of this file)",
-			fix.ModelSHA256, fix.FeaturesSHA256, modelSHA, featSHA)
+	if fix.WeightsSHA256 != weightsSHA || fix.FeaturesSHA256 != featSHA {
+		t.Fatalf("the fixture was made from other numbers (weights sha256 %.12s…, features %.12s…) than this test generates (weights %.12s…, features %.12s…): regenerate it (see the comment at the top of this file)",
+			fix.WeightsSHA256, fix.FeaturesSHA256, weightsSHA, featSHA)
 	}
 	c, err := NewCaptioner(m)
 	if err != nil {

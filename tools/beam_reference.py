@@ -43,7 +43,9 @@ Everything here is written independently of the Go code:
 For each image the fixture also gives "margin": the smallest score gap
 between two candidates on either side of a ranking decision during the
 search (and between the best and second-best answers); a Go run in float32
-can only legitimately differ from this float64 run where it is ~1e-5.
+can only legitimately differ from this float64 run where it is ~1e-5. And it
+gives the sha256 of the weights and features read (see weights_sha256), which
+the Go test checks against what it generates.
 """
 
 import argparse
@@ -209,9 +211,15 @@ def beam_search(dec, feat, K, max_len, shrink):
     return words, score, complete, margin
 
 
-def sha256(path):
-    with open(path, "rb") as f:
-        return hashlib.sha256(f.read()).hexdigest()
+def weights_sha256(cfg, tensors):
+    """sha256 over the decoder tensors in canonical order: name, a zero
+    byte, the float32 values little-endian (infer/beam_parity_test.go's
+    beamParityDigests)."""
+    h = hashlib.sha256()
+    for name, _ in param_specs(cfg):
+        h.update(name.encode("utf-8") + b"\0")
+        h.update(np.ascontiguousarray(tensors[name], dtype="<f4").tobytes())
+    return h.hexdigest()
 
 
 def main():
@@ -233,6 +241,7 @@ def main():
         raise SystemExit("vocabulary of %d tokens, config says %d" % (len(vocab), cfg["vocab_size"]))
     dec = Decoder(cfg, tensors)
     feats, _ = read_safetensors(args.features)
+    features_sha256 = hashlib.sha256(np.ascontiguousarray(feats["features"], dtype="<f4").tobytes()).hexdigest()
     feats = feats["features"].astype(np.float64)
     if feats.shape[1:] != (cfg["grid_cells"], cfg["feature_dim"]):
         raise SystemExit("features are %s, the model wants (n, %d, %d)" % (feats.shape, cfg["grid_cells"], cfg["feature_dim"]))
@@ -254,8 +263,8 @@ def main():
         cases.append(case)
     doc = {
         "source": "tools/beam_reference.py, PyTorch %s, float64 on the float32 model and features" % torch.__version__,
-        "model_sha256": sha256(args.model),
-        "features_sha256": sha256(args.features),
+        "weights_sha256": weights_sha256(cfg, tensors),
+        "features_sha256": features_sha256,
         "max_len": args.max_len,
         "cases": cases,
     }
