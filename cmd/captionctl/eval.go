@@ -403,6 +403,9 @@ func matchingFeatures(dataDir, split string, m *model.ModelFile) (*data.FeatureS
 	if err := json.Unmarshal(raw, &fm); err != nil || fm.Format != data.FeaturesFormat {
 		return nil, fmt.Sprintf("%s is not a features manifest this captionctl reads", manifestPath)
 	}
+	if m.Encoder.Arch == "" {
+		return nil, "the model file does not record which encoder its features came from, so the cached features cannot be trusted"
+	}
 	if fm.Identity != m.Encoder {
 		return nil, fmt.Sprintf("the cached features in %s were made by another encoder (%s) than the model's (%s)",
 			filepath.Dir(manifestPath), describeEncoder(fm.Identity), describeEncoder(m.Encoder))
