@@ -13,7 +13,8 @@ import (
 // the comparison configuration: vocabulary 2000, 512-d features on
 // a 7×7 grid, all other dims 256, batch 32, 16 steps; "big" vocabulary
 // 10000, 2048-d features on 14×14, dims 512. Caption lengths are random
-// (decRandomBatch), as in tools/bench_decoder.py.
+// (benchLengths), as in tools/bench_decoder.py, which times PyTorch on
+// the same configurations: tools/bench_decoder.sh runs both.
 func BenchmarkDecoderTrainStep(b *testing.B) {
 	configs := []struct {
 		name  string
@@ -41,6 +42,12 @@ func BenchmarkDecoderTrainStep(b *testing.B) {
 				b.Fatal(err)
 			}
 			features, captions := decRandomBatch(cfg, tensor.Float32, bc.batch, bc.steps, rng, -1)
+			for b, n := range benchLengths(bc.batch, bc.steps) {
+				captions[b] = make([]int, n)
+				for i := range captions[b] {
+					captions[b][i] = 4 + rng.IntN(cfg.VocabSize-4)
+				}
+			}
 			tg, err := NewDecoderTrainGraph(p, bc.batch, bc.steps)
 			if err != nil {
 				b.Fatal(err)
@@ -60,6 +67,17 @@ func BenchmarkDecoderTrainStep(b *testing.B) {
 			b.ReportMetric(float64(bc.batch*b.N)/b.Elapsed().Seconds(), "captions/s")
 		})
 	}
+}
+
+// benchLengths are the benchmark's caption lengths in tokens, shared with
+// tools/bench_decoder.py: T+1 for caption 0, 2 + (7b mod T) for caption b.
+func benchLengths(batch, steps int) []int {
+	out := make([]int, batch)
+	for b := range out {
+		out[b] = 2 + (7*b)%steps
+	}
+	out[0] = steps + 1
+	return out
 }
 
 // BenchmarkDecoderStep times one inference step of the attention decoder

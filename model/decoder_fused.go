@@ -54,8 +54,11 @@ type fusedDecoder struct {
 	transRows, transCol int
 
 	// Weights packed for this batch (refreshed by Run), as W and Wᵀ.
-	wComb, wCombT, wZ, wZT, wX, wXT, wO, wOT, wA, wInit, wImg, wImgT *weightsMat
-	combRM, zRM, xRM, initRM                                         []float32 // row-major staging
+	wComb, wZ, wX, wO, wA, wInit, wImg *weightsMat
+	// Row-major copies with whole tiles of rows, the A of W·Xᵀ (mulT).
+	combRM, zRM, xRM, initRM, oRM, imgRM []float32
+	tPack                                *weightsMat // Xᵀ of mulT
+	tOut                                 []float32   // W·Xᵀ of mulT
 	bComb, bGates, bO, bA, bInit, bImg                               []float32
 
 	// The current batch, in length order: internal row i is caption
@@ -115,7 +118,8 @@ func newFusedDecoder(p *DecoderParams, batch, steps int) *fusedDecoder {
 	R := paddedRows(steps*batch) + Bp
 	f := func(n int) []float32 { return make([]float32, n) }
 
-	d.combRM, d.xRM = f(d.H*d.Cw), f(d.E*d.G4)
+	d.combRM, d.xRM = f(paddedRows(d.H)*d.Cw), f(paddedRows(d.E)*d.G4)
+	d.oRM = f(paddedRows(d.H) * d.V)
 	d.bComb, d.bGates, d.bO = f(d.ldC), f(d.ldG), f(d.ldV)
 	d.perm, d.n, d.off = make([]int, B), make([]int, steps+1), make([]int, steps+1)
 	d.feats = f(d.featRows * d.F)
@@ -131,7 +135,7 @@ func newFusedDecoder(p *DecoderParams, batch, steps int) *fusedDecoder {
 	d.dlogits, d.dhd, d.dcomb, d.dx = f(R*d.ldV), f(R*d.ldH), f(R*d.ldC), f(R*d.ldE)
 	d.dh, d.dc = f(Bp*d.ldH), f(Bp*d.ldH)
 	if d.att {
-		d.zRM, d.initRM = f(d.F*d.G4), f(d.F*2*d.H)
+		d.zRM, d.initRM = f(paddedRows(d.F)*d.G4), f(d.F*2*d.H)
 		d.bA, d.bInit = f(d.ldA), f(d.ldI)
 		d.initPre, d.dinit = f(Bp*d.ldI), f(Bp*d.ldI)
 		d.u, d.du = f(d.featRows*d.ldA), f(d.featRows*d.ldA)
@@ -142,6 +146,7 @@ func newFusedDecoder(p *DecoderParams, batch, steps int) *fusedDecoder {
 		d.dwScore = f(B * d.A)
 	} else {
 		d.bImg = f(d.ldE)
+		d.imgRM = f(paddedRows(d.F) * d.E)
 		d.ximg, d.dximg = f(Bp*d.ldE), f(Bp*d.ldE)
 		d.g0, d.dg0 = f(Bp*d.ldG), f(Bp*d.ldG)
 	}
@@ -151,6 +156,7 @@ func newFusedDecoder(p *DecoderParams, batch, steps int) *fusedDecoder {
 	d.transCol = max(steps*B, d.featRows, Bp)
 	d.trans = f(d.transRows * d.transCol)
 	d.gradTmp = f(d.transRows * max(d.ldV, d.ldC, d.ldG, d.ldA, d.ldI, d.ldE))
+	d.tOut = f(d.transRows * pad32(max(steps*batch, Bp)))
 
 	d.gradOf = map[string][]float32{}
 	for _, t := range p.Tensors() {
@@ -186,11 +192,9 @@ func (d *fusedDecoder) packWeights() {
 		copy(d.bGates[k*H:(k+1)*H], p.LSTM[k].Bias.Float32s())
 	}
 	d.wComb = d.gm.pack(d.wComb, d.combRM, Cw, H, Cw, false)
-	d.wCombT = d.gm.pack(d.wCombT, d.combRM, Cw, Cw, H, true)
 	d.wX = d.gm.pack(d.wX, d.xRM, G4, d.E, G4, false)
-	d.wXT = d.gm.pack(d.wXT, d.xRM, G4, G4, d.E, true)
 	d.wO = d.gm.pack(d.wO, p.Output.Float32s(), d.V, H, d.V, false)
-	d.wOT = d.gm.pack(d.wOT, p.Output.Float32s(), d.V, d.V, H, true)
+	copy(d.oRM, p.Output.Float32s())
 	copy(d.bO, p.OutputBias.Float32s())
 	if d.att {
 		for r := range d.F {
@@ -201,7 +205,6 @@ func (d *fusedDecoder) packWeights() {
 			copy(d.initRM[r*2*H+H:(r+1)*2*H], p.InitC.Float32s()[r*H:(r+1)*H])
 		}
 		d.wZ = d.gm.pack(d.wZ, d.zRM, G4, d.F, G4, false)
-		d.wZT = d.gm.pack(d.wZT, d.zRM, G4, G4, d.F, true)
 		d.wA = d.gm.pack(d.wA, p.AttEncoder.Float32s(), d.A, d.F, d.A, false)
 		d.wInit = d.gm.pack(d.wInit, d.initRM, 2*H, d.F, 2*H, false)
 		copy(d.bComb[d.offBeta:d.offGate], p.GateBias.Float32s())
@@ -210,7 +213,7 @@ func (d *fusedDecoder) packWeights() {
 		copy(d.bInit[H:2*H], p.InitCBias.Float32s())
 	} else {
 		d.wImg = d.gm.pack(d.wImg, p.Image.Float32s(), d.E, d.F, d.E, false)
-		d.wImgT = d.gm.pack(d.wImgT, p.Image.Float32s(), d.E, d.E, d.F, true)
+		copy(d.imgRM, p.Image.Float32s())
 		copy(d.bImg, p.ImageBias.Float32s())
 	}
 }
@@ -517,8 +520,7 @@ func (d *fusedDecoder) lossForward() {
 func (d *fusedDecoder) backward() {
 	B, Bp, H := d.B, d.Bp, d.H
 	N := d.off[d.T]
-	gm := d.gm
-	gm.mul(N, d.dlogits, d.ldV, d.wOT, d.dhd, d.ldH, &epilogue{})
+	d.mulT(N, d.dlogits, d.ldV, d.oRM, d.V, H, d.V, d.dhd, d.ldH)
 	d.weightGrad("decoder.output.weight", d.hd, d.ldH, H, d.dlogits, d.ldV, d.V, N)
 	colSum(d.gradOf["decoder.output.bias"], d.dlogits, d.ldV, d.V, N)
 
@@ -536,10 +538,10 @@ func (d *fusedDecoder) backward() {
 		d.lstmBackward(t)
 		dcomb := d.dcomb[o*d.ldC:]
 		if d.att {
-			gm.mul(nt, dcomb[d.offGate:], d.ldC, d.wZT, d.dzt, d.ldF, &epilogue{})
+			d.mulT(nt, dcomb[d.offGate:], d.ldC, d.zRM, d.G4, d.F, d.G4, d.dzt, d.ldF)
 			d.attendBackward(t)
 		}
-		gm.mul(nt, dcomb, d.ldC, d.wCombT, d.dh, d.ldH, &epilogue{})
+		d.mulT(nt, dcomb, d.ldC, d.combRM, d.Cw, H, d.Cw, d.dh, d.ldH)
 		// Rows past n_t hold products of other steps' rows: the captions
 		// that end at step t−1 get no gradient from step t.
 		clear(d.dh[nt*d.ldH:])
@@ -572,7 +574,7 @@ func (d *fusedDecoder) backward() {
 				dg[3*H+j] = do * o * (1 - o)
 			}
 		}
-		gm.mul(Bp, d.dg0, d.ldG, d.wXT, d.dximg, d.ldE, &epilogue{})
+		d.mulT(Bp, d.dg0, d.ldG, d.xRM, d.G4, d.E, d.G4, d.dximg, d.ldE)
 		d.weightGrad("decoder.image.weight", d.mean, d.ldF, d.F, d.dximg, d.ldE, d.E, Bp)
 		colSum(d.gradOf["decoder.image.bias"], d.dximg, d.ldE, d.E, Bp)
 	}
@@ -625,7 +627,7 @@ func (d *fusedDecoder) backward() {
 		}
 	}
 	// Embedding rows: dx = dgates·W_xᵀ, scattered by word.
-	gm.mul(N, d.dcomb[d.offGate:], d.ldC, d.wXT, d.dx, d.ldE, &epilogue{})
+	d.mulT(N, d.dcomb[d.offGate:], d.ldC, d.xRM, d.G4, d.E, d.G4, d.dx, d.ldE)
 	emb := d.gradOf["decoder.embedding.weight"]
 	clear(emb)
 	for r := range N {
@@ -729,6 +731,16 @@ func reluBack32(u, h, w []float32, de float32, du, dh, dw []float32) {
 			dw[k] += de * x
 		}
 	}
+}
+
+// mulT computes the first m rows of dst = X·Wᵀ, X m×k (stride ldx), W
+// in×k (stride ldw, staged with whole tiles of rows), as (W·Xᵀ)ᵀ: only
+// Xᵀ is packed, not W, which is used in place.
+func (d *fusedDecoder) mulT(m int, x []float32, ldx int, w []float32, ldw, in, k int, dst []float32, ldd int) {
+	d.tPack = d.gm.pack(d.tPack, x, ldx, k, m, true)
+	ld := pad32(m)
+	d.gm.mul(in, w, ldw, d.tPack, d.tOut, ld, &epilogue{})
+	transpose(dst, ldd, d.tOut, ld, in, m)
 }
 
 // weightGrad computes Xᵀ·dY (X is k×in with stride ldx, dY k×n with
