@@ -59,7 +59,7 @@ type fusedDecoder struct {
 	combRM, zRM, xRM, initRM, oRM, imgRM []float32
 	tPack                                *weightsMat // Xᵀ of mulT
 	tOut                                 []float32   // W·Xᵀ of mulT
-	bComb, bGates, bO, bA, bInit, bImg                               []float32
+	bComb, bGates, bO, bA, bInit, bImg   []float32
 
 	// The current batch, in length order: internal row i is caption
 	// perm[i]; n[t] captions run at step t, in compact rows off[t] … .
