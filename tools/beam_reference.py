@@ -7,8 +7,10 @@ infer/beam_parity_test.go checks the Go Captioner against, without
 PyTorch:
 
   go test ./infer -run TestBeamPyTorchParity -beam-parity-write /tmp/beam
-  /usr/bin/python3 tools/beam_reference.py --model /tmp/beam/model.safetensors \
-      --features /tmp/beam/features.safetensors --out infer/testdata/beam/parity.json
+  for arch in attention showtell; do
+    /usr/bin/python3 tools/beam_reference.py --model /tmp/beam/$arch/model.safetensors \
+        --features /tmp/beam/$arch/features.safetensors --out infer/testdata/beam/$arch.json
+  done
 
 Everything here is written independently of the Go code:
 
@@ -226,7 +228,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--model", required=True, help="captionctl model file (safetensors)")
     ap.add_argument("--features", required=True, help="safetensors file with F32 'features' (n, P, F)")
-    ap.add_argument("--out", default="infer/testdata/beam/parity.json")
+    ap.add_argument("--out", required=True, help="the JSON fixture to write (infer/testdata/beam/ARCH.json)")
     ap.add_argument("--max-len", type=int, default=12)
     ap.add_argument("--beams", default="1,3,5")
     args = ap.parse_args()
