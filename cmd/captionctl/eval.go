@@ -503,6 +503,7 @@ func captionFromImages(ctx context.Context, captioner *infer.Captioner, images [
 	chunk := opts.Search.Batch * evalChunk
 	results := make([]eval.Result, 0, len(images))
 	failed := 0
+	var firstErr error
 	for lo := 0; lo < len(images); lo += chunk {
 		if err := ctx.Err(); err != nil {
 			return nil, err
@@ -515,6 +516,9 @@ func captionFromImages(ctx context.Context, captioner *infer.Captioner, images [
 			if err != nil {
 				fmt.Fprintf(stderr, "captionctl: image %d: %v; left out\n", im.ImageID, err)
 				failed++
+				if firstErr == nil {
+					firstErr = err
+				}
 				continue
 			}
 			batch = append(batch, img)
@@ -528,6 +532,9 @@ func captionFromImages(ctx context.Context, captioner *infer.Captioner, images [
 			results = append(results, eval.Result{ImageID: ids[i], Caption: r.Caption})
 		}
 		rep.Add(int64(hi - lo))
+	}
+	if len(results) == 0 && firstErr != nil {
+		return nil, fmt.Errorf("none of the %d images of split %q could be read; the first: %w", len(images), opts.Split, firstErr)
 	}
 	if failed > 0 {
 		fmt.Fprintf(stderr, "captionctl: warning: %d of the %d images of split %q could not be read and are not scored\n", failed, len(images), opts.Split)

@@ -1,6 +1,8 @@
 package main
 
 import (
+	"bytes"
+	"context"
 	"encoding/json"
 	"os"
 	"path/filepath"
@@ -154,6 +156,22 @@ func TestEvalModel(t *testing.T) {
 		if got[i].Caption != got2[i].Caption {
 			t.Logf("image %d: %q from features, %q from the image", got[i].ImageID, got[i].Caption, got2[i].Caption)
 		}
+	}
+
+	// No readable image under --images: bad input, each image named.
+	code, out, errOut = runApp(t, "eval", "--model", modelPath, "--data", prepared, "--images", t.TempDir(), "-q")
+	if code != exitBadInput || out != "" || strings.Count(errOut, "left out") != len(testIDs) || !strings.Contains(errOut, "none of the 3 images") {
+		t.Errorf("--images without the images: exit %d (want %d), stdout %q, stderr %s", code, exitBadInput, out, errOut)
+	}
+
+	// Interrupted: exit 130 and no results file.
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	interrupted := filepath.Join(dir, "interrupted.json")
+	var stdout, stderr bytes.Buffer
+	code = run(ctx, []string{"captionctl", "eval", "--model", modelPath, "--data", prepared, "--out", interrupted, "-q"}, &stdout, &stderr)
+	if _, err := os.Stat(interrupted); code != exitInterrupted || !os.IsNotExist(err) {
+		t.Errorf("interrupted: exit %d (want %d), --out file: %v; %s%s", code, exitInterrupted, err, stdout.String(), stderr.String())
 	}
 }
 
