@@ -97,7 +97,7 @@ type fusedDecoder struct {
 	ran                     bool
 }
 
-func newFusedDecoder(p *DecoderParams, batch, steps int) *fusedDecoder {
+func newFusedDecoder(p *DecoderParams, batch, steps int, train bool) *fusedDecoder {
 	c := p.Config
 	d := &fusedDecoder{p: p, att: c.Arch == ArchAttention, gm: newFusedGemm(),
 		B: batch, T: steps, P: c.GridCells, F: c.FeatureDim, E: c.EmbedDim,
@@ -132,23 +132,34 @@ func newFusedDecoder(p *DecoderParams, batch, steps int) *fusedDecoder {
 	d.comb, d.gates = f(R*d.ldC), f(R*d.ldG)
 	d.hPrev, d.cPrev, d.cOut = f(R*d.ldH), f(R*d.ldH), f(R*d.ldH)
 	d.hd, d.logits = f(R*d.ldH), f(R*d.ldV)
-	d.dlogits, d.dhd, d.dcomb, d.dx = f(R*d.ldV), f(R*d.ldH), f(R*d.ldC), f(R*d.ldE)
-	d.dh, d.dc = f(Bp*d.ldH), f(Bp*d.ldH)
+	if train {
+		d.dlogits, d.dhd, d.dcomb, d.dx = f(R*d.ldV), f(R*d.ldH), f(R*d.ldC), f(R*d.ldE)
+		d.dh, d.dc = f(Bp*d.ldH), f(Bp*d.ldH)
+	}
 	if d.att {
 		d.zRM, d.initRM = f(paddedRows(d.F)*d.G4), f(d.F*2*d.H)
 		d.bA, d.bInit = f(d.ldA), f(d.ldI)
-		d.initPre, d.dinit = f(Bp*d.ldI), f(Bp*d.ldI)
-		d.u, d.du = f(d.featRows*d.ldA), f(d.featRows*d.ldA)
+		d.initPre, d.u = f(Bp*d.ldI), f(d.featRows*d.ldA)
+		if train {
+			d.dinit, d.du = f(Bp*d.ldI), f(d.featRows*d.ldA)
+		}
 		d.alpha = f(steps * B * d.P)
 		d.z, d.zt, d.beta = f(R*d.ldF), f(R*d.ldF), f(R*d.ldF)
 		d.attSum = f(B * d.P)
-		d.dzt = f(Bp * d.ldF)
-		d.dwScore = f(B * d.A)
+		if train {
+			d.dzt = f(Bp * d.ldF)
+			d.dwScore = f(B * d.A)
+		}
 	} else {
 		d.bImg = f(d.ldE)
 		d.imgRM = f(paddedRows(d.F) * d.E)
-		d.ximg, d.dximg = f(Bp*d.ldE), f(Bp*d.ldE)
-		d.g0, d.dg0 = f(Bp*d.ldG), f(Bp*d.ldG)
+		d.ximg, d.g0 = f(Bp*d.ldE), f(Bp*d.ldG)
+		if train {
+			d.dximg, d.dg0 = f(Bp*d.ldE), f(Bp*d.ldG)
+		}
+	}
+	if !train {
+		return d
 	}
 	// Transposed activations for weight gradients: (in × K) with in ≤
 	// max(F, H, E) and K ≤ max(T·B, B·P, Bp).
@@ -302,9 +313,22 @@ func rowsPar(n int, body func(lo, hi int)) {
 
 // forward computes logits, loss and everything backward needs.
 func (d *fusedDecoder) forward() {
+	d.forwardInit()
+	H := d.H
+	for i := range d.n[0] {
+		copy(d.hPrev[i*d.ldH:i*d.ldH+H], d.h0[i*d.ldH:])
+		copy(d.cPrev[i*d.ldH:i*d.ldH+H], d.c0[i*d.ldH:])
+	}
+	d.forwardSteps()
+	N := d.off[d.T]
+	d.gm.mul(N, d.hd, d.ldH, d.wO, d.logits, d.ldV, &epilogue{bias: d.bO})
+	d.lossForward()
+}
+
+// forwardInit computes ā, the attention cache u and the initial state.
+func (d *fusedDecoder) forwardInit() {
 	B, Bp, P, F, H := d.B, d.Bp, d.P, d.F, d.H
 	gm := d.gm
-	N := d.off[d.T]
 	inv := 1 / float32(P)
 	for b := range B {
 		m := d.mean[b*d.ldF : b*d.ldF+F]
@@ -328,32 +352,35 @@ func (d *fusedDecoder) forward() {
 				d.c0[b*d.ldH+j] = math32.Tanh(in[H+j])
 			}
 		}
-	} else {
-		gm.mul(Bp, d.mean, d.ldF, d.wImg, d.ximg, d.ldE, &epilogue{bias: d.bImg})
-		gm.mul(Bp, d.ximg, d.ldE, d.wX, d.g0, d.ldG, &epilogue{bias: d.bGates})
-		for b := range B {
-			g := d.g0[b*d.ldG:]
-			for j := range H {
-				i, o := sigmoid32(g[j]), sigmoid32(g[3*H+j])
-				gg := math32.Tanh(g[2*H+j])
-				g[j], g[H+j], g[2*H+j], g[3*H+j] = i, sigmoid32(g[H+j]), gg, o
-				c := i * gg
-				d.c0[b*d.ldH+j] = c
-				d.h0[b*d.ldH+j] = o * math32.Tanh(c)
-			}
+		return
+	}
+	gm.mul(Bp, d.mean, d.ldF, d.wImg, d.ximg, d.ldE, &epilogue{bias: d.bImg})
+	gm.mul(Bp, d.ximg, d.ldE, d.wX, d.g0, d.ldG, &epilogue{bias: d.bGates})
+	for b := range B {
+		g := d.g0[b*d.ldG:]
+		for j := range H {
+			i, o := sigmoid32(g[j]), sigmoid32(g[3*H+j])
+			gg := math32.Tanh(g[2*H+j])
+			g[j], g[H+j], g[2*H+j], g[3*H+j] = i, sigmoid32(g[H+j]), gg, o
+			c := i * gg
+			d.c0[b*d.ldH+j] = c
+			d.h0[b*d.ldH+j] = o * math32.Tanh(c)
 		}
 	}
-	for i := range d.n[0] {
-		copy(d.hPrev[i*d.ldH:i*d.ldH+H], d.h0[i*d.ldH:])
-		copy(d.cPrev[i*d.ldH:i*d.ldH+H], d.c0[i*d.ldH:])
-	}
+}
+
+// forwardSteps runs the recurrence from the states in hPrev, cPrev's
+// first rows: word inputs, then per step the combined product of
+// h_{t−1}, the attention, the context product and the LSTM cell.
+func (d *fusedDecoder) forwardSteps() {
+	gm := d.gm
+	N := d.off[d.T]
 	emb := d.p.Embedding.Float32s()
 	for r := range N {
 		w := d.words[r]
 		copy(d.x[r*d.ldE:r*d.ldE+d.E], emb[w*d.E:(w+1)*d.E])
 	}
 	gm.mul(N, d.x, d.ldE, d.wX, d.xw, d.ldG, &epilogue{bias: d.bGates})
-
 	if d.att {
 		clear(d.attSum)
 	}
@@ -372,8 +399,6 @@ func (d *fusedDecoder) forward() {
 		}
 		d.lstmForward(t)
 	}
-	gm.mul(N, d.hd, d.ldH, d.wO, d.logits, d.ldV, &epilogue{bias: d.bO})
-	d.lossForward()
 }
 
 // attendForward computes α_t, z_t, β_t and β⊙z for step t.

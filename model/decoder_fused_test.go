@@ -116,3 +116,115 @@ func TestFusedDecoderMatchesGraph(t *testing.T) {
 		})
 	}
 }
+
+// TestFusedStepperMatchesGraph runs the fused stepper and the gorgonia
+// step graph (float32 both) side by side for several steps, with a
+// reordered state in between as beam search makes: logits, α and states
+// agree.
+func TestFusedStepperMatchesGraph(t *testing.T) {
+	for _, arch := range []string{ArchAttention, ArchShowTell} {
+		t.Run(arch, func(t *testing.T) {
+			cfg := DecoderConfig{Arch: arch, VocabSize: 300, FeatureDim: 96, GridCells: 49,
+				EmbedDim: 64, AttentionDim: 80, HiddenDim: 72, Dropout: 0.5, AlphaC: 1}
+			const B = 14
+			p, err := NewDecoderParams(cfg, tensor.Float32, rand.New(rand.NewPCG(5, 6)))
+			if err != nil {
+				t.Fatal(err)
+			}
+			fused, err := NewDecoderStepper(p, B)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if fused.fused == nil {
+				t.Fatal("float32 parameters did not get the fused engine")
+			}
+			decForceGraph = true
+			graph, err := NewDecoderStepper(p, B)
+			decForceGraph = false
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer graph.Close()
+			rng := rand.New(rand.NewPCG(1, 2))
+			features, _ := decRandomBatch(cfg, tensor.Float32, B, 1, rng, -1)
+			fs, err := fused.Start(features)
+			if err != nil {
+				t.Fatal(err)
+			}
+			gs, err := graph.Start(features)
+			if err != nil {
+				t.Fatal(err)
+			}
+			near := func(what string, a, b *tensor.Dense) {
+				t.Helper()
+				x, y := a.Float32s(), b.Float32s()
+				if len(x) != len(y) {
+					t.Fatalf("%s: %d vs %d values", what, len(x), len(y))
+				}
+				for i := range x {
+					if math.Abs(float64(x[i]-y[i])) > 2e-5*(1+math.Abs(float64(y[i]))) {
+						t.Fatalf("%s differs at %d: fused %v, graph %v", what, i, x[i], y[i])
+					}
+				}
+			}
+			near("h0", fs.H, gs.H)
+			near("c0", fs.C, gs.C)
+			if arch == ArchAttention {
+				near("cache", fs.Cache, gs.Cache)
+			}
+			words := make([]int, B)
+			for i := range words {
+				words[i] = 1
+			}
+			for step := range 4 {
+				fo, err := fused.Step(fs, words)
+				if err != nil {
+					t.Fatal(err)
+				}
+				gout, err := graph.Step(gs, words)
+				if err != nil {
+					t.Fatal(err)
+				}
+				near("logits", fo.Logits, gout.Logits)
+				if arch == ArchAttention {
+					near("alpha", fo.Alpha, gout.Alpha)
+				}
+				near("h", fo.State.H, gout.State.H)
+				near("c", fo.State.C, gout.State.C)
+				fs, gs = fo.State, gout.State
+				for i := range words {
+					words[i] = 4 + rng.IntN(cfg.VocabSize-4)
+				}
+				if step == 1 {
+					// Reverse the rows of h and c, as a beam reorder would.
+					for _, st := range []*DecoderState{fs, gs} {
+						for _, m := range []*tensor.Dense{st.H, st.C} {
+							v := m.Float32s()
+							H := cfg.HiddenDim
+							for i, j := 0, B-1; i < j; i, j = i+1, j-1 {
+								for k := range H {
+									v[i*H+k], v[j*H+k] = v[j*H+k], v[i*H+k]
+								}
+							}
+						}
+					}
+				}
+			}
+			// A second batch through the same stepper, then a step of the
+			// first batch's state: the stepper reloads its features.
+			other, _ := decRandomBatch(cfg, tensor.Float32, B, 1, rng, -1)
+			if _, err := fused.Start(other); err != nil {
+				t.Fatal(err)
+			}
+			fo, err := fused.Step(fs, words)
+			if err != nil {
+				t.Fatal(err)
+			}
+			gout, err := graph.Step(gs, words)
+			if err != nil {
+				t.Fatal(err)
+			}
+			near("logits after another Start", fo.Logits, gout.Logits)
+		})
+	}
+}

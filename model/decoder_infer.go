@@ -10,7 +10,9 @@ import (
 
 // DecoderStepper runs the decoder one time step at a time for a fixed
 // batch size, for greedy and beam search: the same step as the training
-// graph, compiled once, without dropout.
+// graph, compiled once, without dropout. Float32 parameters run on the
+// fused engine (decoder_fused.go), which packs the weights when the
+// stepper is built: build a new stepper after changing the parameters.
 //
 //	s, err := NewDecoderStepper(params, beamWidth)
 //	state, err := s.Start(features)          // h0, c0 and a·W_a + b_a
@@ -33,6 +35,8 @@ type DecoderStepper struct {
 	prevWords, inH, inC, inFeatures, inCache *G.Node
 	words                                    *tensor.Dense
 	outLogits, outAlpha, outH, outC          *G.Node
+
+	fused *fusedStepper // float32: the fused engine instead of the graphs
 }
 
 // DecoderState is the decoder's recurrent state for a batch, owned by the
@@ -61,6 +65,9 @@ func NewDecoderStepper(p *DecoderParams, batch int) (s *DecoderStepper, err erro
 	}
 	if batch < 1 {
 		return nil, fmt.Errorf("new decoder stepper: batch must be ≥ 1, got %d", batch)
+	}
+	if p.Dtype == tensor.Float32 && !decForceGraph {
+		return &DecoderStepper{Params: p, Batch: batch, fused: newFusedStepper(p, batch)}, nil
 	}
 	defer decRecover(&err)
 	c := p.Config
@@ -117,6 +124,13 @@ func (s *DecoderStepper) Start(features tensor.Tensor) (*DecoderState, error) {
 	if !features.Shape().Eq(want) || features.Dtype() != s.Params.Dtype {
 		return nil, fmt.Errorf("decoder start: features are %v %v, want %v %v", features.Dtype(), features.Shape(), s.Params.Dtype, want)
 	}
+	if s.fused != nil {
+		dense, ok := features.(*tensor.Dense)
+		if !ok {
+			dense = decClone(features)
+		}
+		return s.fused.start(dense)
+	}
 	feats := decClone(features)
 	if err := G.Let(s.startFeatures, feats); err != nil {
 		return nil, fmt.Errorf("decoder start: %w", err)
@@ -146,6 +160,9 @@ func (s *DecoderStepper) Step(state *DecoderState, prevWords []int) (*DecoderSte
 		if id < 0 || id >= c.VocabSize {
 			return nil, fmt.Errorf("decoder step: word %d is id %d, outside the vocabulary [0, %d)", i, id, c.VocabSize)
 		}
+	}
+	if s.fused != nil {
+		return s.fused.step(state, prevWords)
 	}
 	copy(s.words.Ints(), prevWords)
 	lets := []struct {
@@ -191,6 +208,9 @@ func (s *DecoderStepper) Step(state *DecoderState, prevWords []int) (*DecoderSte
 
 // Close releases both compiled machines.
 func (s *DecoderStepper) Close() error {
+	if s.fused != nil {
+		return nil
+	}
 	return errors.Join(s.startVM.Close(), s.stepVM.Close())
 }
 

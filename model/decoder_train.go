@@ -73,7 +73,7 @@ func NewDecoderTrainGraph(p *DecoderParams, batch, steps int) (tg *DecoderTrainG
 		return nil, fmt.Errorf("new decoder training graph: batch and steps must be ≥ 1, got %d and %d", batch, steps)
 	}
 	if p.Dtype == tensor.Float32 && !decForceGraph {
-		tg = &DecoderTrainGraph{Params: p, Batch: batch, Steps: steps, fused: newFusedDecoder(p, batch, steps)}
+		tg = &DecoderTrainGraph{Params: p, Batch: batch, Steps: steps, fused: newFusedDecoder(p, batch, steps, true)}
 		tg.SetDropout(nil)
 		return tg, nil
 	}

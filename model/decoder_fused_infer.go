@@ -1,0 +1,112 @@
+package model
+
+import (
+	"fmt"
+
+	"gorgonia.org/tensor"
+)
+
+// fusedStepper is DecoderStepper's float32 engine: the fused decoder's
+// forward kernels run one step at a time (attendForward, lstmForward and
+// the same packed products as training), with the weights packed once,
+// when the stepper is built.
+type fusedStepper struct {
+	d *fusedDecoder
+	// The state whose features and attention cache d.feats and d.u hold.
+	features, cache *tensor.Dense
+}
+
+func newFusedStepper(p *DecoderParams, batch int) *fusedStepper {
+	d := newFusedDecoder(p, batch, 1, false)
+	for i := range d.perm {
+		d.perm[i] = i
+	}
+	d.n[0], d.n[1] = batch, 0
+	d.off[0], d.off[1] = 0, batch
+	d.setDropout(nil, 0)
+	d.packWeights()
+	return &fusedStepper{d: d}
+}
+
+// start computes h0, c0 and the attention cache for features (B, P, F).
+func (s *fusedStepper) start(features *tensor.Dense) (*DecoderState, error) {
+	d := s.d
+	src, ok := features.Data().([]float32)
+	if !ok {
+		return nil, fmt.Errorf("decoder start: features are %v, want float32", features.Dtype())
+	}
+	B, P, F, A, H := d.B, d.P, d.F, d.A, d.H
+	feats := tensor.New(tensor.WithShape(B, P, F), tensor.WithBacking(append([]float32(nil), src...)))
+	copy(d.feats, src)
+	d.forwardInit()
+	st := &DecoderState{
+		H:        tensor.New(tensor.WithShape(B, H), tensor.WithBacking(rowsOf(d.h0, d.ldH, B, H))),
+		C:        tensor.New(tensor.WithShape(B, H), tensor.WithBacking(rowsOf(d.c0, d.ldH, B, H))),
+		Features: feats,
+	}
+	if d.att {
+		st.Cache = tensor.New(tensor.WithShape(B, P, A), tensor.WithBacking(rowsOf(d.u, d.ldA, B*P, A)))
+	}
+	s.features, s.cache = st.Features, st.Cache
+	return st, nil
+}
+
+// step runs one decoder step from state with the previous words.
+func (s *fusedStepper) step(state *DecoderState, prevWords []int) (*DecoderStepOutput, error) {
+	d := s.d
+	B, P, F, A, H, V := d.B, d.P, d.F, d.A, d.H, d.V
+	for _, c := range []struct {
+		name string
+		t    *tensor.Dense
+		n    int
+	}{{"h", state.H, B * H}, {"c", state.C, B * H}, {"features", state.Features, B * P * F}} {
+		if c.t == nil || len(c.t.Float32s()) != c.n {
+			return nil, fmt.Errorf("decoder step: state tensor %s must be float32 with %d elements", c.name, c.n)
+		}
+	}
+	if d.att && (state.Cache == nil || len(state.Cache.Float32s()) != B*P*A) {
+		return nil, fmt.Errorf("decoder step: state tensor cache must be float32 (%d, %d, %d)", B, P, A)
+	}
+	if state.Features != s.features || state.Cache != s.cache {
+		// Another batch's state: load its features and cache.
+		copy(d.feats, state.Features.Float32s())
+		if d.att {
+			cache := state.Cache.Float32s()
+			for r := range B * P {
+				copy(d.u[r*d.ldA:r*d.ldA+A], cache[r*A:(r+1)*A])
+			}
+		}
+		s.features, s.cache = state.Features, state.Cache
+	}
+	h, c := state.H.Float32s(), state.C.Float32s()
+	for i := range B {
+		copy(d.hPrev[i*d.ldH:i*d.ldH+H], h[i*H:(i+1)*H])
+		copy(d.cPrev[i*d.ldH:i*d.ldH+H], c[i*H:(i+1)*H])
+		d.words[i] = prevWords[i]
+	}
+	d.forwardSteps()
+	d.gm.mul(B, d.hd, d.ldH, d.wO, d.logits, d.ldV, &epilogue{bias: d.bO})
+	out := &DecoderStepOutput{
+		Logits: tensor.New(tensor.WithShape(B, V), tensor.WithBacking(rowsOf(d.logits, d.ldV, B, V))),
+		State: &DecoderState{
+			H:        tensor.New(tensor.WithShape(B, H), tensor.WithBacking(rowsOf(d.hd, d.ldH, B, H))),
+			C:        tensor.New(tensor.WithShape(B, H), tensor.WithBacking(rowsOf(d.cOut, d.ldH, B, H))),
+			Features: state.Features,
+			Cache:    state.Cache,
+		},
+	}
+	if d.att {
+		out.Alpha = tensor.New(tensor.WithShape(B, P), tensor.WithBacking(append([]float32(nil), d.alpha[:B*P]...)))
+	}
+	return out, nil
+}
+
+// rowsOf copies the first rows rows (cols wide, stride ld) of m into a
+// fresh contiguous slice.
+func rowsOf(m []float32, ld, rows, cols int) []float32 {
+	out := make([]float32, rows*cols)
+	for r := range rows {
+		copy(out[r*cols:(r+1)*cols], m[r*ld:r*ld+cols])
+	}
+	return out
+}
