@@ -82,7 +82,7 @@ type searcher struct {
 	stepper *model.DecoderStepper
 	opt     Options
 	images  int
-	feat    *tensor.Dense // (rows, P, F)
+	feat    *tensor.Dense // (images, P, F): each image once, shared by its beam
 	words   []int         // previous word of each row
 	parents []int         // row → row of its parent
 	logp    []float64     // (rows, V)
@@ -96,7 +96,7 @@ func newSearcher(s *model.DecoderStepper, opt Options) (*searcher, error) {
 	c := s.Params.Config
 	return &searcher{
 		stepper: s, opt: opt, images: s.Batch / opt.Beam,
-		feat:    tensor.New(tensor.Of(s.Params.Dtype), tensor.WithShape(s.Batch, c.GridCells, c.FeatureDim)),
+		feat:    tensor.New(tensor.Of(s.Params.Dtype), tensor.WithShape(s.Batch/opt.Beam, c.GridCells, c.FeatureDim)),
 		words:   make([]int, s.Batch),
 		parents: make([]int, s.Batch),
 		logp:    make([]float64, s.Batch*c.VocabSize),
@@ -121,21 +121,18 @@ func (s *searcher) run(ctx context.Context, feats []float32, n int) ([][]*hypoth
 		if img < n {
 			src = feats[img*size : (img+1)*size]
 		}
-		for k := range K {
-			r := img*K + k
-			switch d := s.feat.Data().(type) {
-			case []float32:
-				copy(d[r*size:(r+1)*size], src)
-			case []float64:
-				for i, v := range src {
-					d[r*size+i] = float64(v)
-				}
-			default:
-				return nil, fmt.Errorf("caption search: unsupported parameter type %v", s.stepper.Params.Dtype)
+		switch d := s.feat.Data().(type) {
+		case []float32:
+			copy(d[img*size:(img+1)*size], src)
+		case []float64:
+			for i, v := range src {
+				d[img*size+i] = float64(v)
 			}
+		default:
+			return nil, fmt.Errorf("caption search: unsupported parameter type %v", s.stepper.Params.Dtype)
 		}
 	}
-	state, err := s.stepper.Start(s.feat)
+	state, err := s.stepper.StartBeams(s.feat, K)
 	if err != nil {
 		return nil, err
 	}
@@ -435,5 +432,5 @@ func reorderState(st *model.DecoderState, parents []int) (*model.DecoderState, e
 	if err != nil {
 		return nil, err
 	}
-	return &model.DecoderState{H: h, C: c, Features: st.Features, Cache: st.Cache}, nil
+	return &model.DecoderState{H: h, C: c, Features: st.Features, Cache: st.Cache, Beams: st.Beams}, nil
 }

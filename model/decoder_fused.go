@@ -63,9 +63,13 @@ type fusedDecoder struct {
 
 	// The current batch, in length order: internal row i is caption
 	// perm[i]; n[t] captions run at step t, in compact rows off[t] … .
-	perm             []int
-	n, off           []int
-	feats            []float32 // featRows × F
+	perm   []int
+	n, off []int
+	feats  []float32 // featRows × F
+	// What the attention reads: image i/beams's features (P × F) and
+	// cache rows (P, stride ldu) for row i. Training: feats, u, ldA, 1.
+	featSrc, uSrc    []float32
+	ldu, beams       int
 	words, targets   []int     // compact rows: y_{t−1}, y_t
 	maskAll          []float32 // T × B × H dropout masks, caption order
 	rowW             []float32 // per internal row: α_c/B' (penalty)
@@ -158,6 +162,7 @@ func newFusedDecoder(p *DecoderParams, batch, steps int, train bool) *fusedDecod
 			d.dximg, d.dg0 = f(Bp*d.ldE), f(Bp*d.ldG)
 		}
 	}
+	d.featSrc, d.uSrc, d.ldu, d.beams = d.feats, d.u, d.ldA, 1
 	if !train {
 		return d
 	}
@@ -313,7 +318,7 @@ func rowsPar(n int, body func(lo, hi int)) {
 
 // forward computes logits, loss and everything backward needs.
 func (d *fusedDecoder) forward() {
-	d.forwardInit()
+	d.forwardInit(d.B)
 	H := d.H
 	for i := range d.n[0] {
 		copy(d.hPrev[i*d.ldH:i*d.ldH+H], d.h0[i*d.ldH:])
@@ -325,9 +330,10 @@ func (d *fusedDecoder) forward() {
 	d.lossForward()
 }
 
-// forwardInit computes ā, the attention cache u and the initial state.
-func (d *fusedDecoder) forwardInit() {
-	B, Bp, P, F, H := d.B, d.Bp, d.P, d.F, d.H
+// forwardInit computes ā, the attention cache u and the initial state of
+// the first B rows of feats.
+func (d *fusedDecoder) forwardInit(B int) {
+	Bp, P, F, H := d.Bp, d.P, d.F, d.H
 	gm := d.gm
 	inv := 1 / float32(P)
 	for b := range B {
@@ -409,17 +415,18 @@ func (d *fusedDecoder) attendForward(t int) {
 	rowsPar(d.n[t], func(lo, hi int) {
 		e := make([]float32, P)
 		for i := lo; i < hi; i++ {
-			r := o + i
+			r, img := o+i, i/d.beams
 			hp := d.comb[r*d.ldC : r*d.ldC+A]
 			for p := range P {
-				e[p] = reluDot32(d.u[(i*P+p)*d.ldA:(i*P+p)*d.ldA+A], hp, w)
+				u := (img*P + p) * d.ldu
+				e[p] = reluDot32(d.uSrc[u:u+A], hp, w)
 			}
 			alpha := d.alpha[r*P : (r+1)*P]
 			softmax32(alpha, e)
 			z := d.z[r*d.ldF : r*d.ldF+F]
 			clear(z)
 			for p, a := range alpha {
-				axpy32(z, d.feats[(i*P+p)*F:(i*P+p+1)*F], a)
+				axpy32(z, d.featSrc[(img*P+p)*F:(img*P+p+1)*F], a)
 			}
 			s := d.attSum[i*P : (i+1)*P]
 			for p, a := range alpha {

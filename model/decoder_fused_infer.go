@@ -12,8 +12,6 @@ import (
 // when the stepper is built.
 type fusedStepper struct {
 	d *fusedDecoder
-	// The state whose features and attention cache d.feats and d.u hold.
-	features, cache *tensor.Dense
 }
 
 func newFusedStepper(p *DecoderParams, batch int) *fusedStepper {
@@ -28,26 +26,34 @@ func newFusedStepper(p *DecoderParams, batch int) *fusedStepper {
 	return &fusedStepper{d: d}
 }
 
-// start computes h0, c0 and the attention cache for features (B, P, F).
-func (s *fusedStepper) start(features *tensor.Dense) (*DecoderState, error) {
+// start computes h0, c0 and the attention cache for n images' features
+// (n, P, F), with beams rows per image: row r reads image r/beams. The
+// state keeps features itself (no copy).
+func (s *fusedStepper) start(features *tensor.Dense, beams int) (*DecoderState, error) {
 	d := s.d
 	src, ok := features.Data().([]float32)
 	if !ok {
 		return nil, fmt.Errorf("decoder start: features are %v, want float32", features.Dtype())
 	}
 	B, P, F, A, H := d.B, d.P, d.F, d.A, d.H
-	feats := tensor.New(tensor.WithShape(B, P, F), tensor.WithBacking(append([]float32(nil), src...)))
-	copy(d.feats, src)
-	d.forwardInit()
+	n := B / beams
+	copy(d.feats, src[:n*P*F])
+	d.forwardInit(n)
+	h, c := make([]float32, B*H), make([]float32, B*H)
+	for r := range B {
+		img := r / beams
+		copy(h[r*H:(r+1)*H], d.h0[img*d.ldH:])
+		copy(c[r*H:(r+1)*H], d.c0[img*d.ldH:])
+	}
 	st := &DecoderState{
-		H:        tensor.New(tensor.WithShape(B, H), tensor.WithBacking(rowsOf(d.h0, d.ldH, B, H))),
-		C:        tensor.New(tensor.WithShape(B, H), tensor.WithBacking(rowsOf(d.c0, d.ldH, B, H))),
-		Features: feats,
+		H:        tensor.New(tensor.WithShape(B, H), tensor.WithBacking(h)),
+		C:        tensor.New(tensor.WithShape(B, H), tensor.WithBacking(c)),
+		Features: features,
+		Beams:    beams,
 	}
 	if d.att {
-		st.Cache = tensor.New(tensor.WithShape(B, P, A), tensor.WithBacking(rowsOf(d.u, d.ldA, B*P, A)))
+		st.Cache = tensor.New(tensor.WithShape(n, P, A), tensor.WithBacking(rowsOf(d.u, d.ldA, n*P, A)))
 	}
-	s.features, s.cache = st.Features, st.Cache
 	return st, nil
 }
 
@@ -55,29 +61,27 @@ func (s *fusedStepper) start(features *tensor.Dense) (*DecoderState, error) {
 func (s *fusedStepper) step(state *DecoderState, prevWords []int) (*DecoderStepOutput, error) {
 	d := s.d
 	B, P, F, A, H, V := d.B, d.P, d.F, d.A, d.H, d.V
+	beams := max(state.Beams, 1)
+	if B%beams != 0 {
+		return nil, fmt.Errorf("decoder step: %d rows are not a whole number of beams of %d", B, beams)
+	}
+	n := B / beams
 	for _, c := range []struct {
 		name string
 		t    *tensor.Dense
 		n    int
-	}{{"h", state.H, B * H}, {"c", state.C, B * H}, {"features", state.Features, B * P * F}} {
-		if c.t == nil || len(c.t.Float32s()) != c.n {
+	}{{"h", state.H, B * H}, {"c", state.C, B * H}, {"features", state.Features, n * P * F}} {
+		if c.t == nil || c.t.Dtype() != tensor.Float32 || len(c.t.Float32s()) != c.n {
 			return nil, fmt.Errorf("decoder step: state tensor %s must be float32 with %d elements", c.name, c.n)
 		}
 	}
-	if d.att && (state.Cache == nil || len(state.Cache.Float32s()) != B*P*A) {
-		return nil, fmt.Errorf("decoder step: state tensor cache must be float32 (%d, %d, %d)", B, P, A)
-	}
-	if state.Features != s.features || state.Cache != s.cache {
-		// Another batch's state: load its features and cache.
-		copy(d.feats, state.Features.Float32s())
-		if d.att {
-			cache := state.Cache.Float32s()
-			for r := range B * P {
-				copy(d.u[r*d.ldA:r*d.ldA+A], cache[r*A:(r+1)*A])
-			}
+	if d.att {
+		if state.Cache == nil || state.Cache.Dtype() != tensor.Float32 || len(state.Cache.Float32s()) != n*P*A {
+			return nil, fmt.Errorf("decoder step: state tensor cache must be float32 (%d, %d, %d)", n, P, A)
 		}
-		s.features, s.cache = state.Features, state.Cache
+		d.uSrc, d.ldu = state.Cache.Float32s(), A
 	}
+	d.featSrc, d.beams = state.Features.Float32s(), beams
 	h, c := state.H.Float32s(), state.C.Float32s()
 	for i := range B {
 		copy(d.hPrev[i*d.ldH:i*d.ldH+H], h[i*H:(i+1)*H])
@@ -93,6 +97,7 @@ func (s *fusedStepper) step(state *DecoderState, prevWords []int) (*DecoderStepO
 			C:        tensor.New(tensor.WithShape(B, H), tensor.WithBacking(rowsOf(d.cOut, d.ldH, B, H))),
 			Features: state.Features,
 			Cache:    state.Cache,
+			Beams:    state.Beams,
 		},
 	}
 	if d.att {

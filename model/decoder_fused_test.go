@@ -228,3 +228,65 @@ func TestFusedStepperMatchesGraph(t *testing.T) {
 		})
 	}
 }
+
+// TestStartBeamsMatchesStart: n images with beams rows each, started by
+// StartBeams (shared features) or by Start on the replicated features,
+// step to the same logits on both engines.
+func TestStartBeamsMatchesStart(t *testing.T) {
+	cfg := DecoderConfig{Arch: ArchAttention, VocabSize: 120, FeatureDim: 40, GridCells: 9,
+		EmbedDim: 24, AttentionDim: 20, HiddenDim: 28}
+	const n, beams = 4, 3
+	p, err := NewDecoderParams(cfg, tensor.Float32, rand.New(rand.NewPCG(8, 9)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	rng := rand.New(rand.NewPCG(3, 3))
+	images, _ := decRandomBatch(cfg, tensor.Float32, n, 1, rng, -1)
+	rep := tensor.New(tensor.Of(tensor.Float32), tensor.WithShape(n*beams, cfg.GridCells, cfg.FeatureDim))
+	size := cfg.GridCells * cfg.FeatureDim
+	for r := range n * beams {
+		copy(rep.Float32s()[r*size:(r+1)*size], images.Float32s()[r/beams*size:])
+	}
+	words := make([]int, n*beams)
+	for i := range words {
+		words[i] = 4 + rng.IntN(cfg.VocabSize-4)
+	}
+	var ref []float32
+	for _, graph := range []bool{false, true} {
+		decForceGraph = graph
+		s, err := NewDecoderStepper(p, n*beams)
+		decForceGraph = false
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, shared := range []bool{false, true} {
+			var st *DecoderState
+			if shared {
+				st, err = s.StartBeams(images, beams)
+			} else {
+				st, err = s.Start(rep)
+			}
+			if err != nil {
+				t.Fatal(err)
+			}
+			var got []float32
+			for range 2 {
+				out, err := s.Step(st, words)
+				if err != nil {
+					t.Fatal(err)
+				}
+				st, got = out.State, out.Logits.Float32s()
+			}
+			if ref == nil {
+				ref = got
+				continue
+			}
+			for i := range got {
+				if math.Abs(float64(got[i]-ref[i])) > 1e-5 {
+					t.Fatalf("graph %v, shared %v: logits differ at %d: %v vs %v", graph, shared, i, got[i], ref[i])
+				}
+			}
+		}
+		s.Close()
+	}
+}

@@ -43,8 +43,11 @@ type DecoderStepper struct {
 // caller.
 type DecoderState struct {
 	H, C     *tensor.Dense // (B, H)
-	Features *tensor.Dense // (B, P, F)
-	Cache    *tensor.Dense // (B, P, A) = a·W_a + b_a; nil for ArchShowTell
+	Features *tensor.Dense // (B/Beams, P, F)
+	Cache    *tensor.Dense // (B/Beams, P, A) = a·W_a + b_a; nil for ArchShowTell
+	// Beams is the number of consecutive rows that share one image's
+	// Features and Cache (StartBeams); 0 or 1: one row per image.
+	Beams int
 }
 
 // DecoderStepOutput is one step's result, owned by the caller.
@@ -125,11 +128,7 @@ func (s *DecoderStepper) Start(features tensor.Tensor) (*DecoderState, error) {
 		return nil, fmt.Errorf("decoder start: features are %v %v, want %v %v", features.Dtype(), features.Shape(), s.Params.Dtype, want)
 	}
 	if s.fused != nil {
-		dense, ok := features.(*tensor.Dense)
-		if !ok {
-			dense = decClone(features)
-		}
-		return s.fused.start(dense)
+		return s.fused.start(decClone(features), 1)
 	}
 	feats := decClone(features)
 	if err := G.Let(s.startFeatures, feats); err != nil {
@@ -145,6 +144,37 @@ func (s *DecoderStepper) Start(features tensor.Tensor) (*DecoderState, error) {
 		st.Cache = decClone(s.startCache.Value())
 	}
 	return st, nil
+}
+
+// StartBeams computes the initial state of beam search for n images,
+// features (n, P, F), with beams rows per image (n·beams = Batch): rows
+// r·beams … r·beams+beams−1 start alike from image r, and share its
+// features and attention cache instead of holding copies. The state keeps
+// features (no copy): do not change it while the state is in use.
+func (s *DecoderStepper) StartBeams(features *tensor.Dense, beams int) (*DecoderState, error) {
+	c := s.Params.Config
+	if beams < 1 || s.Batch%beams != 0 {
+		return nil, fmt.Errorf("decoder start: %d rows are not a whole number of beams of %d", s.Batch, beams)
+	}
+	n := s.Batch / beams
+	want := tensor.Shape{n, c.GridCells, c.FeatureDim}
+	if !features.Shape().Eq(want) || features.Dtype() != s.Params.Dtype {
+		return nil, fmt.Errorf("decoder start: features are %v %v, want %v %v", features.Dtype(), features.Shape(), s.Params.Dtype, want)
+	}
+	if s.fused != nil {
+		return s.fused.start(features, beams)
+	}
+	// The graph: every row its own copy.
+	size := c.GridCells * c.FeatureDim
+	rep := tensor.New(tensor.Of(s.Params.Dtype), tensor.WithShape(s.Batch, c.GridCells, c.FeatureDim))
+	for r := range s.Batch {
+		img := r / beams
+		for i := range size {
+			v, _ := features.At(img, i/c.FeatureDim, i%c.FeatureDim)
+			_ = rep.SetAt(v, r, i/c.FeatureDim, i%c.FeatureDim)
+		}
+	}
+	return s.Start(rep)
 }
 
 // Step runs one decoder step from state with the previous words (B ids;
@@ -163,6 +193,9 @@ func (s *DecoderStepper) Step(state *DecoderState, prevWords []int) (*DecoderSte
 	}
 	if s.fused != nil {
 		return s.fused.step(state, prevWords)
+	}
+	if state.Beams > 1 {
+		return nil, errors.New("decoder step: a shared-features state (StartBeams) on the graph engine")
 	}
 	copy(s.words.Ints(), prevWords)
 	lets := []struct {
