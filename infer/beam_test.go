@@ -54,19 +54,27 @@ func seqLogProb(t *testing.T, p *model.DecoderParams, fs *data.FeatureSet, id in
 	}
 	seq = append(seq, data.EndID)
 	prev, total := data.StartID, 0.0
-	lp := make([]float64, c.VocabSize)
 	for _, w := range seq {
 		out, err := s.Step(st, []int{prev})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := logSoftmaxRows(out.Logits, 1, c.VocabSize, lp); err != nil {
-			t.Fatal(err)
-		}
-		total += lp[w]
+		total += logProbOf(t, out.Logits, c.VocabSize, w)
 		st, prev = out.State, w
 	}
 	return total
+}
+
+// logProbOf is word w's log-probability under a one-row step's logits.
+func logProbOf(t *testing.T, logits *tensor.Dense, vocab, w int) float64 {
+	t.Helper()
+	lse := make([]float64, 1)
+	if err := logSumExpRows(logits, 1, vocab, lse, make([]float32, vocab)); err != nil {
+		t.Fatal(err)
+	}
+	f32, _ := logits.Data().([]float32)
+	f64, _ := logits.Data().([]float64)
+	return rowLogProbs{f32: f32, f64: f64, lse: lse[0]}.at(w)
 }
 
 // TestBeamWidthOneIsGreedy: beam search of width 1 gives greedy's captions

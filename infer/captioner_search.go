@@ -85,7 +85,8 @@ type searcher struct {
 	feat    *tensor.Dense // (images, P, F): each image once, shared by its beam
 	words   []int         // previous word of each row
 	parents []int         // row → row of its parent
-	logp    []float64     // (rows, V)
+	lse     []float64     // per row: log Σ exp(logits)
+	expBuf  []float32     // (V) scratch of the softmax
 	banned  []bool        // (V) words a hypothesis may not take
 }
 
@@ -94,12 +95,14 @@ func newSearcher(s *model.DecoderStepper, opt Options) (*searcher, error) {
 		return nil, fmt.Errorf("caption search: a stepper of %d rows for beam %d", s.Batch, opt.Beam)
 	}
 	c := s.Params.Config
+	s.ReuseLogits = true // each step's logits are read before the next step
 	return &searcher{
 		stepper: s, opt: opt, images: s.Batch / opt.Beam,
 		feat:    tensor.New(tensor.Of(s.Params.Dtype), tensor.WithShape(s.Batch/opt.Beam, c.GridCells, c.FeatureDim)),
 		words:   make([]int, s.Batch),
 		parents: make([]int, s.Batch),
-		logp:    make([]float64, s.Batch*c.VocabSize),
+		lse:     make([]float64, s.Batch),
+		expBuf:  make([]float32, c.VocabSize),
 		banned:  make([]bool, c.VocabSize),
 	}, nil
 }
@@ -158,9 +161,11 @@ func (s *searcher) run(ctx context.Context, feats []float32, n int) ([][]*hypoth
 		if err != nil {
 			return nil, err
 		}
-		if err := logSoftmaxRows(step.Logits, s.stepper.Batch, V, s.logp); err != nil {
+		if err := logSumExpRows(step.Logits, s.stepper.Batch, V, s.lse, s.expBuf); err != nil {
 			return nil, err
 		}
+		f32, _ := step.Logits.Data().([]float32)
+		f64, _ := step.Logits.Data().([]float64)
 		var alpha []float32 // (rows, P), fresh each step: hypotheses keep slices of it
 		if s.opt.Attention && step.Alpha != nil {
 			if alpha, err = float32s(step.Alpha); err != nil {
@@ -181,7 +186,13 @@ func (s *searcher) run(ctx context.Context, feats []float32, n int) ([][]*hypoth
 				if h == nil {
 					continue
 				}
-				lp := s.logp[(base+k)*V : (base+k+1)*V]
+				r := base + k
+				lp := rowLogProbs{lse: s.lse[r]}
+				if f32 != nil {
+					lp.f32 = f32[r*V : (r+1)*V]
+				} else {
+					lp.f64 = f64[r*V : (r+1)*V]
+				}
 				cands = s.appendCandidates(cands, lp, k, h)
 			}
 			sort.Slice(cands, func(i, j int) bool { return candBefore(cands[i], cands[j]) })
@@ -236,7 +247,7 @@ func (s *searcher) run(ctx context.Context, feats []float32, n int) ([][]*hypoth
 
 // appendCandidates appends the candidates extending h (on row k of its
 // image): its best K allowed words other than <end>, and <end>.
-func (s *searcher) appendCandidates(cands []beamCand, lp []float64, k int, h *hypothesis) []beamCand {
+func (s *searcher) appendCandidates(cands []beamCand, lp rowLogProbs, k int, h *hypothesis) []beamCand {
 	K := s.opt.Beam
 	banned := s.banned
 	var bannedWords []int
@@ -247,11 +258,11 @@ func (s *searcher) appendCandidates(cands []beamCand, lp []float64, k int, h *hy
 		}
 	}
 	start := len(cands)
-	for w, v := range lp {
+	for w := range lp.len() {
 		if w == data.PadID || w == data.StartID || w == data.EndID || (w == data.UnkID && !s.opt.AllowUnk) || banned[w] {
 			continue
 		}
-		c := beamCand{parent: k, word: w, score: h.logProb + v}
+		c := beamCand{parent: k, word: w, score: h.logProb + lp.at(w)}
 		top := cands[start:]
 		if len(top) == K {
 			if !candBefore(c, top[K-1]) {
@@ -269,7 +280,7 @@ func (s *searcher) appendCandidates(cands []beamCand, lp []float64, k int, h *hy
 	for _, w := range bannedWords {
 		banned[w] = false
 	}
-	return append(cands, beamCand{parent: k, word: data.EndID, score: h.logProb + lp[data.EndID]})
+	return append(cands, beamCand{parent: k, word: data.EndID, score: h.logProb + lp.at(data.EndID)})
 }
 
 // repeatedNgramWords returns the words w such that words + w would repeat
@@ -357,39 +368,57 @@ func float32s(t *tensor.Dense) ([]float32, error) {
 	return nil, fmt.Errorf("caption search: tensor of type %v", t.Dtype())
 }
 
-// logSoftmaxRows writes each row's log-softmax of logits (B, V) into dst,
-// computed in float64 with the row maximum subtracted.
-func logSoftmaxRows(logits *tensor.Dense, batch, vocab int, dst []float64) error {
+// logSumExpRows writes each row's log Σ exp of logits (B, V) into lse:
+// row r's log-probabilities are logits[r] − lse[r] (rowLogProbs).
+func logSumExpRows(logits *tensor.Dense, batch, vocab int, lse []float64, scratch []float32) error {
 	if logits.Shape().TotalSize() != batch*vocab {
 		return fmt.Errorf("caption search: logits shape %v, want (%d, %d)", logits.Shape(), batch, vocab)
 	}
 	switch d := logits.Data().(type) {
 	case []float32:
-		for i, v := range d {
-			dst[i] = float64(v)
+		for row := range batch {
+			r := d[row*vocab : (row+1)*vocab]
+			m := r[0]
+			for _, v := range r {
+				m = max(m, v)
+			}
+			lse[row] = float64(m) + math.Log(model.ExpShift(scratch, r, m))
 		}
 	case []float64:
-		copy(dst, d)
+		for row := range batch {
+			r := d[row*vocab : (row+1)*vocab]
+			m := math.Inf(-1)
+			for _, v := range r {
+				m = max(m, v)
+			}
+			sum := 0.0
+			for _, v := range r {
+				sum += math.Exp(v - m)
+			}
+			lse[row] = m + math.Log(sum)
+		}
 	default:
 		return fmt.Errorf("caption search: logits of type %v", logits.Dtype())
 	}
-	for row := range batch {
-		r := dst[row*vocab : (row+1)*vocab]
-		m := math.Inf(-1)
-		for _, v := range r {
-			m = max(m, v)
-		}
-		sum := 0.0
-		for _, v := range r {
-			sum += math.Exp(v - m)
-		}
-		lse := m + math.Log(sum)
-		for i := range r {
-			r[i] -= lse
-		}
-	}
 	return nil
 }
+
+// rowLogProbs is one row's log-softmax, read word by word from the
+// logits and the row's log-sum-exp.
+type rowLogProbs struct {
+	f32 []float32 // the logits, float32 parameters
+	f64 []float64 // or float64
+	lse float64
+}
+
+func (r rowLogProbs) at(w int) float64 {
+	if r.f32 != nil {
+		return float64(r.f32[w]) - r.lse
+	}
+	return r.f64[w] - r.lse
+}
+
+func (r rowLogProbs) len() int { return max(len(r.f32), len(r.f64)) }
 
 // reorderState returns a state whose row r is row parents[r] of st's H and
 // C; Features and Cache are shared, since every row of an image's beam has

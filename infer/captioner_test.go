@@ -119,16 +119,12 @@ func scoreWords(t *testing.T, c *Captioner, feat []float32, words []string, comp
 		seq = append(seq, data.EndID)
 	}
 	prev, total := data.StartID, 0.0
-	lp := make([]float64, cfg.VocabSize)
 	for _, w := range seq {
 		out, err := s.Step(st, []int{prev})
 		if err != nil {
 			t.Fatal(err)
 		}
-		if err := logSoftmaxRows(out.Logits, 1, cfg.VocabSize, lp); err != nil {
-			t.Fatal(err)
-		}
-		total += lp[w]
+		total += logProbOf(t, out.Logits, cfg.VocabSize, w)
 		st, prev = out.State, w
 	}
 	return total

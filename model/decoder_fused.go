@@ -512,12 +512,7 @@ func (d *fusedDecoder) lossForward() {
 			for _, v := range l {
 				mx = max(mx, v)
 			}
-			var sum float64
-			for j, v := range l {
-				e := math32.Exp(v - mx)
-				dl[j] = e
-				sum += float64(e)
-			}
+			sum := ExpShift(dl, l, mx)
 			d.ceRow[r] = float64(mx) + math.Log(sum) - float64(l[y])
 			scale := float32(perToken / sum)
 			for j := range dl {
@@ -839,13 +834,7 @@ func softmax32(dst, e []float32) {
 	for _, v := range e {
 		mx = max(mx, v)
 	}
-	var s float32
-	for i, v := range e {
-		x := math32.Exp(v - mx)
-		dst[i] = x
-		s += x
-	}
-	inv := 1 / s
+	inv := float32(1 / ExpShift(dst, e, mx))
 	for i := range dst {
 		dst[i] *= inv
 	}
@@ -900,4 +889,23 @@ func (d *fusedDecoder) stepLogits(t int) *tensor.Dense {
 		copy(out[b*d.V:(b+1)*d.V], d.logits[r*d.ldV:r*d.ldV+d.V])
 	}
 	return tensor.New(tensor.WithShape(d.B, d.V), tensor.WithBacking(out))
+}
+
+// ExpShift sets dst[i] = exp(x[i] − m) for x[i] ≤ m (m is x's maximum in
+// softmax) and returns the sum, in float32; AVX-512 where the CPU has it
+// (Cephes' expf, within 5 ulp of math.Exp), math32.Exp elsewhere.
+func ExpShift(dst, x []float32, m float32) float64 {
+	n := len(x)
+	dst = dst[:n]
+	k := vecPrefix(n)
+	var s float64
+	if k > 0 {
+		s = float64(expShiftVec(dst, x, m, k))
+	}
+	for i := k; i < n; i++ {
+		e := math32.Exp(x[i] - m)
+		dst[i] = e
+		s += float64(e)
+	}
+	return s
 }

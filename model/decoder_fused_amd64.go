@@ -39,3 +39,8 @@ func reluBackVec(u, h, w []float32, de float32, du, dh, dw []float32, m int) {
 func dotVec(x, y []float32, m int) float32 { return dotAVX512(&x[0], &y[0], m) }
 
 func axpyVec(y, x []float32, a float32, m int) { axpyAVX512(&y[0], &x[0], a, m) }
+
+//go:noescape
+func expShiftAVX512(dst, x *float32, m float32, n int) float32
+
+func expShiftVec(dst, x []float32, m float32, n int) float32 { return expShiftAVX512(&dst[0], &x[0], m, n) }

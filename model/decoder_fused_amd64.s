@@ -136,3 +136,74 @@ aloop:
 adone:
 	VZEROUPPER
 	RET
+
+// func expShiftAVX512(dst, x *float32, m float32, n int) float32
+// dst[i] = exp(x[i] − m) for n (a multiple of 16) elements, x[i] ≤ m;
+// returns their sum. Cephes' expf: 2^k·p(r) with r = y − k·ln 2 in two
+// parts, k = round(y·log2 e), a degree-5 polynomial, VSCALEFPS for 2^k.
+TEXT ·expShiftAVX512(SB), NOSPLIT, $0-36
+	MOVQ         dst+0(FP), DI
+	MOVQ         x+8(FP), SI
+	VBROADCASTSS m+16(FP), Z15
+	MOVQ         n+24(FP), CX
+	MOVL         $0x3fb8aa3b, AX
+	VPBROADCASTD AX, Z14        // log2 e
+	MOVL         $0x3f318000, AX
+	VPBROADCASTD AX, Z13        // C1
+	MOVL         $0xb95e8083, AX
+	VPBROADCASTD AX, Z12        // C2
+	MOVL         $0x39506967, AX
+	VPBROADCASTD AX, Z11        // p0
+	MOVL         $0x3ab743ce, AX
+	VPBROADCASTD AX, Z10        // p1
+	MOVL         $0x3c088908, AX
+	VPBROADCASTD AX, Z9         // p2
+	MOVL         $0x3d2aa9c1, AX
+	VPBROADCASTD AX, Z8         // p3
+	MOVL         $0x3e2aaaaa, AX
+	VPBROADCASTD AX, Z7         // p4
+	MOVL         $0x3f000000, AX
+	VPBROADCASTD AX, Z6         // p5
+	MOVL         $0xc2aeac50, AX
+	VPBROADCASTD AX, Z5         // lowest argument
+	MOVL         $0x3f800000, AX
+	VPBROADCASTD AX, Z4         // 1
+	VPXORD       Z0, Z0, Z0     // sum
+
+eloop:
+	CMPQ          CX, $16
+	JL            edone
+	VMOVUPS       (SI), Z1
+	VSUBPS        Z15, Z1, Z1   // y = x − m
+	VMAXPS        Z5, Z1, Z1
+	VMULPS        Z14, Z1, Z2
+	VRNDSCALEPS   $0, Z2, Z2    // k = round(y·log2 e)
+	VFNMADD231PS  Z13, Z2, Z1   // r = y − k·C1
+	VFNMADD231PS  Z12, Z2, Z1   // r −= k·C2
+	VMOVAPS       Z11, Z3
+	VFMADD213PS   Z10, Z1, Z3   // p = p0·r + p1
+	VFMADD213PS   Z9, Z1, Z3
+	VFMADD213PS   Z8, Z1, Z3
+	VFMADD213PS   Z7, Z1, Z3
+	VFMADD213PS   Z6, Z1, Z3    // … + p5
+	VMULPS        Z1, Z1, Z16   // r²
+	VFMADD213PS   Z1, Z16, Z3   // p·r² + r
+	VADDPS        Z4, Z3, Z3    // + 1
+	VSCALEFPS     Z2, Z3, Z3    // · 2^k
+	VMOVUPS       Z3, (DI)
+	VADDPS        Z3, Z0, Z0
+	ADDQ          $64, SI
+	ADDQ          $64, DI
+	SUBQ          $16, CX
+	JMP           eloop
+
+edone:
+	VEXTRACTF64X4 $1, Z0, Y1
+	VADDPS        Y1, Y0, Y0
+	VEXTRACTF128  $1, Y0, X1
+	VADDPS        X1, X0, X0
+	VHADDPS       X0, X0, X0
+	VHADDPS       X0, X0, X0
+	VZEROUPPER
+	MOVSS         X0, ret+32(FP)
+	RET

@@ -11,7 +11,8 @@ import (
 // the same packed products as training), with the weights packed once,
 // when the stepper is built.
 type fusedStepper struct {
-	d *fusedDecoder
+	d      *fusedDecoder
+	logits *tensor.Dense // (B, V), reused with DecoderStepper.ReuseLogits
 }
 
 func newFusedStepper(p *DecoderParams, batch int) *fusedStepper {
@@ -58,7 +59,7 @@ func (s *fusedStepper) start(features *tensor.Dense, beams int) (*DecoderState, 
 }
 
 // step runs one decoder step from state with the previous words.
-func (s *fusedStepper) step(state *DecoderState, prevWords []int) (*DecoderStepOutput, error) {
+func (s *fusedStepper) step(state *DecoderState, prevWords []int, reuseLogits bool) (*DecoderStepOutput, error) {
 	d := s.d
 	B, P, F, A, H, V := d.B, d.P, d.F, d.A, d.H, d.V
 	beams := max(state.Beams, 1)
@@ -90,8 +91,21 @@ func (s *fusedStepper) step(state *DecoderState, prevWords []int) (*DecoderStepO
 	}
 	d.forwardSteps()
 	d.gm.mul(B, d.hd, d.ldH, d.wO, d.logits, d.ldV, &epilogue{bias: d.bO})
+	var logits *tensor.Dense
+	if reuseLogits {
+		if s.logits == nil {
+			s.logits = tensor.New(tensor.WithShape(B, V), tensor.WithBacking(make([]float32, B*V)))
+		}
+		logits = s.logits
+		dst := logits.Float32s()
+		for r := range B {
+			copy(dst[r*V:(r+1)*V], d.logits[r*d.ldV:r*d.ldV+V])
+		}
+	} else {
+		logits = tensor.New(tensor.WithShape(B, V), tensor.WithBacking(rowsOf(d.logits, d.ldV, B, V)))
+	}
 	out := &DecoderStepOutput{
-		Logits: tensor.New(tensor.WithShape(B, V), tensor.WithBacking(rowsOf(d.logits, d.ldV, B, V))),
+		Logits: logits,
 		State: &DecoderState{
 			H:        tensor.New(tensor.WithShape(B, H), tensor.WithBacking(rowsOf(d.hd, d.ldH, B, H))),
 			C:        tensor.New(tensor.WithShape(B, H), tensor.WithBacking(rowsOf(d.cOut, d.ldH, B, H))),

@@ -26,6 +26,10 @@ import (
 type DecoderStepper struct {
 	Params *DecoderParams
 	Batch  int
+	// ReuseLogits makes Step return its Logits in a buffer of the
+	// stepper's, valid until the next Step, instead of a fresh tensor
+	// (a big vocabulary's logits are megabytes per step).
+	ReuseLogits bool
 
 	startVM                    G.VM
 	startFeatures              *G.Node
@@ -192,7 +196,7 @@ func (s *DecoderStepper) Step(state *DecoderState, prevWords []int) (*DecoderSte
 		}
 	}
 	if s.fused != nil {
-		return s.fused.step(state, prevWords)
+		return s.fused.step(state, prevWords, s.ReuseLogits)
 	}
 	if state.Beams > 1 {
 		return nil, errors.New("decoder step: a shared-features state (StartBeams) on the graph engine")
