@@ -43,4 +43,6 @@ func axpyVec(y, x []float32, a float32, m int) { axpyAVX512(&y[0], &x[0], a, m) 
 //go:noescape
 func expShiftAVX512(dst, x *float32, m float32, n int) float32
 
-func expShiftVec(dst, x []float32, m float32, n int) float32 { return expShiftAVX512(&dst[0], &x[0], m, n) }
+func expShiftVec(dst, x []float32, m float32, n int) float32 {
+	return expShiftAVX512(&dst[0], &x[0], m, n)
+}
