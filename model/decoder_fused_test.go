@@ -102,6 +102,29 @@ func TestFusedDecoderMatchesGraph(t *testing.T) {
 					t.Errorf("%s: max |fused − graph| = %.3g, max |graph| = %.3g", w.Name, worst, scale)
 				}
 			}
+			hits, ok := fused.TopKHits(5)
+			want5 := 0
+			for step := range T {
+				l := fused.Logits(step).Float32s()
+				for b, c := range captions {
+					if step >= len(c)-1 {
+						continue
+					}
+					row := l[b*cfg.VocabSize : (b+1)*cfg.VocabSize]
+					above := 0
+					for _, v := range row {
+						if v > row[c[step+1]] {
+							above++
+						}
+					}
+					if above < 5 {
+						want5++
+					}
+				}
+			}
+			if !ok || hits != want5 {
+				t.Errorf("TopKHits(5) = %d, %v; counted from Logits: %d", hits, ok, want5)
+			}
 			for step := range T {
 				gl, wl := fused.Logits(step).Float32s(), graph.Logits(step).Float64s()
 				for j := range gl {

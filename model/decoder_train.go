@@ -377,6 +377,32 @@ func (tg *DecoderTrainGraph) Logits(t int) *tensor.Dense {
 	return tg.logits[t].Value().(*tensor.Dense)
 }
 
+// TopKHits counts the real target tokens of the last Run whose id is
+// among the k largest logits of their step (a target tied with the k-th
+// largest counts), without copying logits out; ok is false on the graph
+// engine (float64), where Logits serves instead.
+func (tg *DecoderTrainGraph) TopKHits(k int) (hits int, ok bool) {
+	d := tg.fused
+	if d == nil || !d.ran {
+		return 0, false
+	}
+	for r := range d.off[d.T] {
+		row := d.logits[r*d.ldV : r*d.ldV+d.V]
+		x, above := row[d.targets[r]], 0
+		for _, y := range row {
+			if y > x {
+				if above++; above == k {
+					break
+				}
+			}
+		}
+		if above < k {
+			hits++
+		}
+	}
+	return hits, true
+}
+
 // Close releases the compiled machine.
 func (tg *DecoderTrainGraph) Close() error {
 	if tg.fused != nil {
