@@ -3,6 +3,7 @@ package train
 import (
 	"fmt"
 	"math"
+	"sync"
 
 	"github.com/captionctl/captionctl/model"
 	"gorgonia.org/tensor"
@@ -58,18 +59,52 @@ func (a *Adam) Update(grads []model.DecoderTensor) error {
 	t := float64(a.Step)
 	bc1 := 1 - math.Pow(a.Beta1, t)
 	bc2 := 1 - math.Pow(a.Beta2, t)
-	for i, g := range grads {
-		switch pd := a.params[i].Tensor.Data().(type) {
-		case []float32:
-			adamStep(pd, g.Tensor.Data().([]float32), a.m[i].Data().([]float32), a.v[i].Data().([]float32), a, bc1, bc2)
-		case []float64:
-			adamStep(pd, g.Tensor.Data().([]float64), a.m[i].Data().([]float64), a.v[i].Data().([]float64), a, bc1, bc2)
-		default:
-			return fmt.Errorf("adam: parameter %s has unsupported dtype %v", a.params[i].Name, a.params[i].Tensor.Dtype())
+	for i := range grads {
+		if dt := a.params[i].Tensor.Dtype(); dt != tensor.Float32 && dt != tensor.Float64 {
+			return fmt.Errorf("adam: parameter %s has unsupported dtype %v", a.params[i].Name, dt)
 		}
 	}
+	// Every element is updated on its own, so the parameters are split
+	// into two halves (by element count) updated on two goroutines; the
+	// result does not depend on the split.
+	total := 0
+	for _, g := range grads {
+		total += g.Tensor.Shape().TotalSize()
+	}
+	update := func(i, lo, hi int) {
+		switch pd := a.params[i].Tensor.Data().(type) {
+		case []float32:
+			adamStep(pd[lo:hi], g32(grads[i])[lo:hi], a.m[i].Data().([]float32)[lo:hi], a.v[i].Data().([]float32)[lo:hi], a, bc1, bc2)
+		case []float64:
+			adamStep(pd[lo:hi], grads[i].Tensor.Data().([]float64)[lo:hi], a.m[i].Data().([]float64)[lo:hi], a.v[i].Data().([]float64)[lo:hi], a, bc1, bc2)
+		}
+	}
+	run := func(from, to int) { // elements [from, to) of the concatenation
+		off := 0
+		for i, g := range grads {
+			n := g.Tensor.Shape().TotalSize()
+			if lo, hi := max(from-off, 0), min(to-off, n); lo < hi {
+				update(i, lo, hi)
+			}
+			off += n
+		}
+	}
+	if total < 1<<16 {
+		run(0, total)
+		return nil
+	}
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		run(0, total/2)
+	}()
+	run(total/2, total)
+	wg.Wait()
 	return nil
 }
+
+func g32(g model.DecoderTensor) []float32 { return g.Tensor.Data().([]float32) }
 
 // adamStep updates one parameter. The arithmetic follows PyTorch's
 // single-tensor Adam: step_size = lr/bc1, denom = √v/√bc2 + ε.
