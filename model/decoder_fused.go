@@ -785,9 +785,11 @@ func (d *fusedDecoder) weightGrad(name string, x []float32, ldx, in int, dy []fl
 // copyCols copies columns [off, off+n) of d.gradTmp (stride ld) into dst
 // (rows × n).
 func (d *fusedDecoder) copyCols(dst []float32, rows, n, ld, off int) {
-	for r := range rows {
-		copy(dst[r*n:(r+1)*n], d.gradTmp[r*ld+off:r*ld+off+n])
-	}
+	parIf(rows*n, rows, func(r0, r1 int) {
+		for r := r0; r < r1; r++ {
+			copy(dst[r*n:(r+1)*n], d.gradTmp[r*ld+off:r*ld+off+n])
+		}
+	})
 }
 
 // scatterCols copies len(names) blocks of w columns, starting at column

@@ -46,46 +46,72 @@ func (g fusedGemm) pack(dst *weightsMat, src []float32, lds, k, n int, trans boo
 	out := dst.data
 	if g.tiled {
 		// Panel p holds rows kk = 0…k−1 of columns p·32 … p·32+31.
-		for p := 0; p < np/gemmNR; p++ {
-			panel := out[p*k*gemmNR : (p+1)*k*gemmNR]
-			j0 := p * gemmNR
-			cols := min(gemmNR, n-j0)
-			if !trans {
-				for kk := range k {
-					row := panel[kk*gemmNR : (kk+1)*gemmNR]
-					copy(row, src[kk*lds+j0:kk*lds+j0+cols])
-					clear(row[cols:])
-				}
-				continue
+		parIf(k*np, np/gemmNR, func(p0, p1 int) {
+			for p := p0; p < p1; p++ {
+				packPanel(out[p*k*gemmNR:(p+1)*k*gemmNR], src, lds, k, n, p*gemmNR, trans)
 			}
-			// srcᵀ[kk][j] = src[j][kk]: read 32 source rows side by side.
-			for j := range gemmNR {
-				if j >= cols {
-					for kk := range k {
-						panel[kk*gemmNR+j] = 0
-					}
-					continue
-				}
-				srow := src[(j0+j)*lds : (j0+j)*lds+k]
-				for kk, v := range srow {
-					panel[kk*gemmNR+j] = v
-				}
-			}
-		}
+		})
 		return dst
 	}
-	for kk := range k {
-		row := out[kk*np : (kk+1)*np]
-		if trans {
-			for j := range n {
-				row[j] = src[j*lds+kk]
+	parIf(k*np, k, func(k0, k1 int) {
+		for kk := k0; kk < k1; kk++ {
+			row := out[kk*np : (kk+1)*np]
+			if trans {
+				for j := range n {
+					row[j] = src[j*lds+kk]
+				}
+			} else {
+				copy(row, src[kk*lds:kk*lds+n])
 			}
-		} else {
-			copy(row, src[kk*lds:kk*lds+n])
+			clear(row[n:])
 		}
-		clear(row[n:])
-	}
+	})
 	return dst
+}
+
+// packPanel fills one k×32 panel with columns j0 … j0+31 of src (or of
+// srcᵀ), zero past column n.
+func packPanel(panel, src []float32, lds, k, n, j0 int, trans bool) {
+	cols := min(gemmNR, n-j0)
+	if !trans {
+		for kk := range k {
+			row := panel[kk*gemmNR : (kk+1)*gemmNR]
+			copy(row, src[kk*lds+j0:kk*lds+j0+cols])
+			clear(row[cols:])
+		}
+		return
+	}
+	// srcᵀ[kk][j] = src[j][kk]: read 32 source rows side by side.
+	for j := range gemmNR {
+		if j >= cols {
+			for kk := range k {
+				panel[kk*gemmNR+j] = 0
+			}
+			continue
+		}
+		srow := src[(j0+j)*lds : (j0+j)*lds+k]
+		for kk, v := range srow {
+			panel[kk*gemmNR+j] = v
+		}
+	}
+}
+
+// parIf runs body over [0, n) on two goroutines when work (elements
+// touched) is large enough to pay for the second one, else inline.
+func parIf(work, n int, body func(lo, hi int)) {
+	if work < 1<<16 || n < 2 {
+		body(0, n)
+		return
+	}
+	half := n / 2
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		body(0, half)
+	}()
+	body(half, n)
+	wg.Wait()
 }
 
 // mul computes the first m rows of C = A·B + bias + R (bias and R
@@ -147,16 +173,19 @@ func (g fusedGemm) mul(m int, a []float32, lda int, b *weightsMat, c []float32, 
 // cols rows of stride ldd.
 func transpose(dst []float32, ldd int, src []float32, lds, rows, cols int) {
 	const blk = 32
-	for i0 := 0; i0 < rows; i0 += blk {
-		i1 := min(i0+blk, rows)
-		for j0 := 0; j0 < cols; j0 += blk {
-			j1 := min(j0+blk, cols)
-			for i := i0; i < i1; i++ {
-				srow := src[i*lds : i*lds+j1]
-				for j := j0; j < j1; j++ {
-					dst[j*ldd+i] = srow[j]
+	blocks := (cols + blk - 1) / blk
+	parIf(rows*cols, blocks, func(b0, b1 int) {
+		for i0 := 0; i0 < rows; i0 += blk {
+			i1 := min(i0+blk, rows)
+			for j0 := b0 * blk; j0 < min(b1*blk, cols); j0 += blk {
+				j1 := min(j0+blk, cols)
+				for i := i0; i < i1; i++ {
+					srow := src[i*lds : i*lds+j1]
+					for j := j0; j < j1; j++ {
+						dst[j*ldd+i] = srow[j]
+					}
 				}
 			}
 		}
-	}
+	})
 }
