@@ -174,6 +174,10 @@ func Train(ctx context.Context, cfg Config, dataDir string, rep progress.Reporte
 	}
 
 	graphs := map[int]*model.DecoderTrainGraph{} // by steps; batch is fixed
+	maxSteps := 1
+	for _, p := range pairs {
+		maxSteps = max(maxSteps, len(p.Caption)-1)
+	}
 	defer func() {
 		for _, g := range graphs {
 			g.Close()
@@ -245,13 +249,20 @@ func Train(ctx context.Context, cfg Config, dataDir string, rep progress.Reporte
 				stop, res.Stop = true, StopMaxSteps
 				break
 			}
-			tg := graphs[b.Steps]
+			key := b.Steps
+			if params.Dtype == tensor.Float32 {
+				// The fused engine computes only the steps a batch has:
+				// one engine of the longest length serves every batch
+				// (one per length would hold memory for each).
+				key = maxSteps
+			}
+			tg := graphs[key]
 			if tg == nil {
-				if tg, err = model.NewDecoderTrainGraph(params, B, b.Steps); err != nil {
+				if tg, err = model.NewDecoderTrainGraph(params, B, key); err != nil {
 					rep.Done()
 					return res, err
 				}
-				graphs[b.Steps] = tg
+				graphs[key] = tg
 			}
 			fd := featBuf.Float32s()
 			clear(fd)
