@@ -24,6 +24,7 @@ import (
 	"github.com/captionctl/captionctl/internal/atomicfile"
 	"github.com/captionctl/captionctl/internal/attnmap"
 	"github.com/captionctl/captionctl/internal/badinput"
+	"github.com/captionctl/captionctl/internal/parallel"
 	"github.com/captionctl/captionctl/model"
 )
 
@@ -422,15 +423,25 @@ func (a *attentionWriter) write(file string, img image.Image, r infer.Result) er
 	if err != nil {
 		return err
 	}
+	// Overlays are drawn once (for their files and the sheet); PNG
+	// encoding, most of the time, runs on every core.
+	overlays := make([]*image.RGBA, len(r.Alphas))
+	jobs := make([]func() error, 0, len(r.Alphas)+1)
 	for i, alpha := range r.Alphas {
-		path := filepath.Join(a.dir, attnmap.WordFileName(name, i+1, words[i]))
-		if err := writePNG(path, attnmap.Overlay(shown, alpha, a.grid, words[i])); err != nil {
-			return err
-		}
+		overlays[i] = attnmap.Overlay(shown, alpha, a.grid, words[i])
+		path, img := filepath.Join(a.dir, attnmap.WordFileName(name, i+1, words[i])), overlays[i]
+		jobs = append(jobs, func() error { return writePNG(path, img) })
 	}
-	return writePNG(filepath.Join(a.dir, attnmap.SheetFileName(name)), attnmap.Sheet(shown, r.Alphas, a.grid, words))
+	sheet := attnmap.SheetOf(shown, overlays)
+	jobs = append(jobs, func() error { return writePNG(filepath.Join(a.dir, attnmap.SheetFileName(name)), sheet) })
+	errs := make([]error, len(jobs))
+	parallel.Each(len(jobs), func(i int) { errs[i] = jobs[i]() })
+	return errors.Join(errs...)
 }
 
+// writePNG writes img atomically, with zlib's fastest level: three times
+// faster to write than the default for a few percent more bytes.
 func writePNG(path string, img image.Image) error {
-	return atomicfile.Write(path, 0o644, func(w io.Writer) error { return png.Encode(w, img) })
+	enc := png.Encoder{CompressionLevel: png.BestSpeed}
+	return atomicfile.Write(path, 0o644, func(w io.Writer) error { return enc.Encode(w, img) })
 }

@@ -125,12 +125,17 @@ func Sheet(img image.Image, alphas [][]float32, grid int, words []string) *image
 	if len(words) != len(alphas) {
 		panic(fmt.Sprintf("attnmap: %d words for %d attention maps", len(words), len(alphas)))
 	}
-	tiles := make([]*image.RGBA, 0, len(alphas)+1)
-	tiles = append(tiles, toRGBA(img))
+	overlays := make([]*image.RGBA, len(alphas))
 	for i, a := range alphas {
-		tiles = append(tiles, Overlay(img, a, grid, words[i]))
+		overlays[i] = Overlay(img, a, grid, words[i])
 	}
-	return Grid(tiles)
+	return SheetOf(img, overlays)
+}
+
+// SheetOf is Sheet from overlays already drawn (Overlay's results, one
+// per word), so that a caller writing them too draws each once.
+func SheetOf(img image.Image, overlays []*image.RGBA) *image.RGBA {
+	return Grid(append([]*image.RGBA{toRGBA(img)}, overlays...))
 }
 
 // Grid lays tiles, all of the first tile's size, out in rows of at most

@@ -36,3 +36,26 @@ func For(n int, newBody func() func(i int)) {
 	}
 	wg.Wait()
 }
+
+// Each calls body(i) for every index in [0, n) on up to GOMAXPROCS
+// goroutines, handing out one index at a time: for few, large items
+// (For hands out chunks of 64).
+func Each(n int, body func(i int)) {
+	workers := max(1, min(runtime.GOMAXPROCS(0), n))
+	var next atomic.Int64
+	var wg sync.WaitGroup
+	for range workers {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for {
+				i := int(next.Add(1)) - 1
+				if i >= n {
+					return
+				}
+				body(i)
+			}
+		}()
+	}
+	wg.Wait()
+}

@@ -18,3 +18,15 @@ func TestForVisitsEachIndexOnce(t *testing.T) {
 		}
 	}
 }
+
+func TestEachVisitsEachIndexOnce(t *testing.T) {
+	for _, n := range []int{0, 1, 2, 7, 100} {
+		seen := make([]atomic.Int32, n)
+		Each(n, func(i int) { seen[i].Add(1) })
+		for i := range seen {
+			if c := seen[i].Load(); c != 1 {
+				t.Fatalf("n=%d: index %d visited %d times", n, i, c)
+			}
+		}
+	}
+}
