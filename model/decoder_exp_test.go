@@ -6,8 +6,8 @@ import (
 	"testing"
 )
 
-// TestExpShift checks ExpShift against math.Exp (the AVX-512 kernel is
-// within 6e-7, math32.Exp within 5e-6 relative) over the range
+// TestExpShift checks ExpShift against math.Exp (within 6e-7 relative)
+// over the range
 // softmax uses (x − max from 0 down past float32's smallest normal).
 func TestExpShift(t *testing.T) {
 	rng := rand.New(rand.NewPCG(1, 1))
@@ -22,7 +22,7 @@ func TestExpShift(t *testing.T) {
 	for i, v := range x {
 		e := math.Exp(float64(v))
 		want += e
-		if d := math.Abs(float64(dst[i]) - e); d > 5e-6*e+1e-37 {
+		if d := math.Abs(float64(dst[i]) - e); d > 6e-7*e+1e-37 {
 			t.Fatalf("exp(%v) = %v, want %v", v, dst[i], e)
 		}
 	}

@@ -895,7 +895,7 @@ func (d *fusedDecoder) stepLogits(t int) *tensor.Dense {
 
 // ExpShift sets dst[i] = exp(x[i] − m) for x[i] ≤ m (m is x's maximum in
 // softmax) and returns the sum, in float32; AVX-512 where the CPU has it
-// (Cephes' expf, within 5 ulp of math.Exp), math32.Exp elsewhere.
+// (Cephes' expf, within 5 ulp of math.Exp), math.Exp elsewhere.
 func ExpShift(dst, x []float32, m float32) float64 {
 	n := len(x)
 	dst = dst[:n]
@@ -905,7 +905,7 @@ func ExpShift(dst, x []float32, m float32) float64 {
 		s = float64(expShiftVec(dst, x, m, k))
 	}
 	for i := k; i < n; i++ {
-		e := math32.Exp(x[i] - m)
+		e := float32(math.Exp(float64(x[i] - m)))
 		dst[i] = e
 		s += float64(e)
 	}
