@@ -83,6 +83,7 @@ func newApp(stdout, stderr io.Writer) *cli.App {
 		Commands: []*cli.Command{
 			captionCommand(),
 			dataCommand(),
+			demoCommand(),
 			evalCommand(),
 			licensesCommand(),
 			trainCommand(),
