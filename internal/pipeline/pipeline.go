@@ -194,10 +194,7 @@ func Run(ctx context.Context, cfg Config, rep progress.Reporter) (*Result, error
 		return nil, err
 	}
 	r := &runner{cfg: cfg, rep: rep, res: &Result{Config: cfg}}
-	stages := []struct {
-		name, what string
-		run        func(context.Context) error
-	}{
+	stages := []stage{
 		{StageSynth, fmt.Sprintf("drawing %d synthetic images", cfg.Images), r.synth},
 		{StagePrepare, "tokenizing the captions, building the vocabulary", r.prepare},
 		{StageFeatures, "encoding every image with a random ResNet-18", r.features},
@@ -206,18 +203,12 @@ func Run(ctx context.Context, cfg Config, rep progress.Reporter) (*Result, error
 		{StageTrainBlind, "training the same decoder on all-zero features for as long", r.trainBlind},
 	}
 	if cfg.ShowTell {
-		stages = append(stages, struct {
-			name, what string
-			run        func(context.Context) error
-		}{StageTrainShowTell, "training Show and Tell for as long", r.trainShowTell})
+		stages = append(stages, stage{StageTrainShowTell, "training Show and Tell for as long", r.trainShowTell})
 	}
-	stages = append(stages, []struct {
-		name, what string
-		run        func(context.Context) error
-	}{
-		{StageEval, fmt.Sprintf("captioning the test split (beam %d) and scoring it", cfg.Beam), r.evaluate},
-		{StageExamples, fmt.Sprintf("captioning %d test images with attention maps", cfg.Examples), r.examples},
-	}...)
+	stages = append(stages,
+		stage{StageEval, fmt.Sprintf("captioning the test split (beam %d) and scoring it", cfg.Beam), r.evaluate},
+		stage{StageExamples, fmt.Sprintf("captioning %d test images with attention maps", cfg.Examples), r.examples},
+	)
 	start := time.Now()
 	for i, st := range stages {
 		if err := ctx.Err(); err != nil {
@@ -234,6 +225,12 @@ func Run(ctx context.Context, cfg Config, rep progress.Reporter) (*Result, error
 	}
 	r.res.Seconds = time.Since(start).Seconds()
 	return r.res, nil
+}
+
+// stage is one step of Run.
+type stage struct {
+	name, what string
+	run        func(context.Context) error
 }
 
 // runner carries Run's state from stage to stage.
