@@ -30,8 +30,8 @@ const learningEnv = "CAPTIONCTL_LEARNING"
 // 21, 24 and 22 epochs; Show and Tell stopped early (--patience: its best
 // val epoch was the 2nd) after 154 s of its 300. An earlier run (same
 // configuration, an earlier build of the model package) gave 0.628, 0.281
-// and 0.397: Show and Tell's beam
-// captions are fragile (greedy, both runs give it 0.503).
+// and 0.397: Show and Tell's beam captions are fragile (greedy, both runs
+// give it 0.503).
 //
 // The default `go test` runs a reduced size in under a minute (600
 // images of 112 pixels, decoders of 64, 10 epochs: 750 batches) and checks
