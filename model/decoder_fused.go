@@ -72,7 +72,7 @@ type fusedDecoder struct {
 	ldu, beams       int
 	words, targets   []int     // compact rows: y_{t−1}, y_t
 	maskAll          []float32 // T × B × H dropout masks, caption order
-	rowW             []float32 // per internal row: α_c/B' (penalty)
+	rowW             []float32 // per internal row: α_c/(B'·P) (penalty)
 	ceRow            []float64 // compact rows: −log p(y_t)
 	tokens, captions int
 	hasPenalty       bool
@@ -266,7 +266,7 @@ func (d *fusedDecoder) setBatch(features []float32, captions [][]int, tokens, ro
 	}
 	d.n[T] = 0
 	d.tokens, d.captions = tokens, rows
-	rw := float32(d.p.Config.AlphaC / float64(rows))
+	rw := float32(d.p.Config.AlphaC / float64(rows*P))
 	for i, b := range d.perm {
 		d.rowW[i] = 0
 		if steps(b) > 0 {

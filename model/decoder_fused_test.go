@@ -11,7 +11,9 @@ import (
 // TestFusedDecoderMatchesGraph checks the fused float32 engine against the
 // gorgonia graph (float64, the definition) at real sizes — B = 32, T = 16,
 // dimensions 512, where gorgonia's Slice bug would show — for both
-// architectures, with dropout, a partial batch and the attention penalty:
+// architectures, with dropout, a partial batch and the attention penalty
+// (α_c = 49 = P: as strong as Xu et al.'s sum over cells, so that the
+// attention's gradients are not dwarfed):
 // the loss and every gradient, element by element (max error within
 // 5e-4 of the largest element: float32 sums of up to B·P = 1568 terms).
 func TestFusedDecoderMatchesGraph(t *testing.T) {
@@ -21,7 +23,7 @@ func TestFusedDecoderMatchesGraph(t *testing.T) {
 	for _, arch := range []string{ArchAttention, ArchShowTell} {
 		t.Run(arch, func(t *testing.T) {
 			cfg := DecoderConfig{Arch: arch, VocabSize: 1000, FeatureDim: 512, GridCells: 49,
-				EmbedDim: 512, AttentionDim: 512, HiddenDim: 512, Dropout: 0.5, AlphaC: 1}
+				EmbedDim: 512, AttentionDim: 512, HiddenDim: 512, Dropout: 0.5, AlphaC: 49}
 			const B, T = 32, 16
 			p32, err := NewDecoderParams(cfg, tensor.Float32, rand.New(rand.NewPCG(7, 8)))
 			if err != nil {

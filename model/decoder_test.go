@@ -313,7 +313,7 @@ func TestDecoderDeterminism(t *testing.T) {
 			t.Errorf("parameter element %d = %v, golden %v", i, p1[i], want)
 		}
 	}
-	const goldenLoss, goldenCE = 6.4481306, 3.9185259 // float32 run, 13 tokens
+	const goldenLoss, goldenCE = 4.199593, 3.9185259 // float32 run, 13 tokens; penalty a mean over the 9 cells
 	if math.Abs(l1.Loss-goldenLoss) > 1e-5*goldenLoss || math.Abs(l1.CrossEntropy-goldenCE) > 1e-5*goldenCE {
 		t.Errorf("loss %.8g (CE %.8g), golden %.8g (CE %.8g)", l1.Loss, l1.CrossEntropy, goldenLoss, goldenCE)
 	}

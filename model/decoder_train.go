@@ -42,7 +42,7 @@ type DecoderTrainGraph struct {
 	words      []*tensor.Dense // Steps × (B) tensor.Int: y_{t−1}
 	targets    []*tensor.Dense // Steps × (B, V): r_bt/N at y_t, else 0
 	realMask   []*tensor.Dense // Steps × (B, P): r_bt; attention penalty only
-	rowWeight  *tensor.Dense   // (B, P): α_c/B' on the B' real rows; penalty only
+	rowWeight  *tensor.Dense   // (B, P): α_c/(B'·P) on the B' real rows; penalty only
 	dropMasks  []*tensor.Dense // Steps × (B, H)
 	hasPenalty bool
 
@@ -235,7 +235,7 @@ func (tg *DecoderTrainGraph) SetBatch(features tensor.Tensor, captions [][]int) 
 	}
 
 	perToken := 1 / float64(tokens)
-	rowWeight := tg.Params.Config.AlphaC / float64(rows)
+	rowWeight := tg.Params.Config.AlphaC / float64(rows*P)
 	for t := range tg.Steps {
 		words := tg.words[t].Ints()
 		clear(words)

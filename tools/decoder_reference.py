@@ -174,7 +174,7 @@ def forward(cfg, params, feats, masks, caps, T):
     if att and cfg["alpha_c"] > 0:
         alphas = torch.stack(alphas, 1) * real.unsqueeze(2).to(a.dtype)  # (B, T, P)
         rows = torch.tensor([len(cap) > 0 for cap in caps])
-        per_caption = ((1.0 - alphas.sum(1)) ** 2).sum(1)  # Σ_p over the grid
+        per_caption = ((1.0 - alphas.sum(1)) ** 2).mean(1)  # mean over the grid, as the tutorial
         penalty = cfg["alpha_c"] * per_caption[rows].mean()
     return ce + penalty, ce, penalty, int(real.sum())
 
