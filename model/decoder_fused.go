@@ -6,7 +6,6 @@ import (
 	"math"
 	"math/rand/v2"
 	"slices"
-	"sync"
 
 	"github.com/chewxy/math32"
 	"gorgonia.org/tensor"
@@ -300,21 +299,7 @@ func (d *fusedDecoder) maskRow(t, i int) []float32 {
 func sigmoid32(x float32) float32 { return 1 / (1 + math32.Exp(-x)) }
 
 // rowsPar runs body over [0, n) split in two halves on two goroutines.
-func rowsPar(n int, body func(lo, hi int)) {
-	if n < 2 {
-		body(0, n)
-		return
-	}
-	half := n / 2
-	var wg sync.WaitGroup
-	wg.Add(1)
-	go func() {
-		defer wg.Done()
-		body(0, half)
-	}()
-	body(half, n)
-	wg.Wait()
-}
+func rowsPar(n int, body func(lo, hi int)) { parIf(math.MaxInt, n, body) }
 
 // forward computes logits, loss and everything backward needs.
 func (d *fusedDecoder) forward() {
