@@ -88,11 +88,18 @@ func encoderConfigOf(id data.EncoderIdentity) (EncoderConfig, error) {
 	return cfg, nil
 }
 
+// BlindWeightsID is the encoder weights id of all-zero features, on which
+// `captionctl demo` trains its blind baseline.
+const BlindWeightsID = "zeros"
+
 // NewEncoder builds the model's image encoder from EncoderWeights (batch
 // norm folded by the package-level NewEncoder). Without encoder weights
 // the error wraps ErrNoEncoderWeights and says what to do.
 func (m *ModelFile) NewEncoder() (*Encoder, error) {
 	if len(m.EncoderWeights) == 0 {
+		if m.Encoder.WeightsSHA256 == BlindWeightsID {
+			return nil, fmt.Errorf("%w: it was trained on all-zero features (a blind baseline) and never looks at images; caption its dataset's features with 'captionctl eval --model … --data …'", ErrNoEncoderWeights)
+		}
 		return nil, fmt.Errorf("%w (a model from an older captionctl): retrain it with this version to caption images, or caption precomputed features ('captionctl eval --model … --data …')", ErrNoEncoderWeights)
 	}
 	cfg, err := m.EncoderConfig()

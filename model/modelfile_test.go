@@ -294,3 +294,13 @@ func TestModelFileEncoderErrors(t *testing.T) {
 		t.Error("sha256 parsed as a seed")
 	}
 }
+
+// TestNewEncoderBlindModel: a blind baseline's model file (trained on
+// all-zero features) says so instead of calling itself an old file.
+func TestNewEncoderBlindModel(t *testing.T) {
+	m := &ModelFile{Encoder: data.EncoderIdentity{Arch: "resnet18", WeightsSHA256: BlindWeightsID, Grid: 7}}
+	_, err := m.NewEncoder()
+	if !errors.Is(err, ErrNoEncoderWeights) || !strings.Contains(err.Error(), "blind baseline") || strings.Contains(err.Error(), "older") {
+		t.Fatalf("NewEncoder on a blind model: %v", err)
+	}
+}

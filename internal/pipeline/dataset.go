@@ -22,7 +22,7 @@ const (
 
 // blindWeightsID is the weights identity of the blind baseline's
 // features: no encoder made them.
-const blindWeightsID = "zeros"
+const blindWeightsID = model.BlindWeightsID
 
 func (r *runner) synth(ctx context.Context) error {
 	res, err := data.Synth(ctx, data.SynthConfig{Out: r.path("synth"), Images: r.cfg.Images, Seed: r.cfg.Seed, Size: r.cfg.ImageSize}, r.rep)
