@@ -169,11 +169,10 @@ func TestBeamNotWorseThanGreedy(t *testing.T) {
 	}
 }
 
-// TestBeamRigged rigs a decoder (as TestGreedyRigged) where <start> leads a
-// little more to "a" than to "b", "a" spreads over six equally likely words
-// that each lead to <end>, and "b" leads straight to <end>: greedy says
-// "a c", beam 3 finds the more probable "b".
-func TestBeamRigged(t *testing.T) {
+// riggedDecoder is TestBeamRigged's decoder (see there), with its
+// vocabulary.
+func riggedDecoder(t *testing.T) (*model.DecoderParams, *data.Vocab) {
+	t.Helper()
 	vocab := tinyVocab(t, "a", "b", "c", "d", "e", "f", "g", "h")
 	V := vocab.Len()
 	cfg := model.DecoderConfig{Arch: model.ArchAttention, VocabSize: V, FeatureDim: 3, GridCells: 2,
@@ -195,6 +194,15 @@ func TestBeamRigged(t *testing.T) {
 		link("a", w, 10)
 		link(w, data.EndToken, 10)
 	}
+	return p, vocab
+}
+
+// TestBeamRigged rigs a decoder (as TestGreedyRigged) where <start> leads a
+// little more to "a" than to "b", "a" spreads over six equally likely words
+// that each lead to <end>, and "b" leads straight to <end>: greedy says
+// "a c", beam 3 finds the more probable "b".
+func TestBeamRigged(t *testing.T) {
+	p, vocab := riggedDecoder(t)
 	fs, ids := writeFeatures(t, 3, 2, 3)
 	greedy, err := Greedy(p, fs, ids, vocab, 10, 3)
 	if err != nil {

@@ -352,28 +352,8 @@ func TestCaptionerTop(t *testing.T) {
 // "b" straight to <end>.
 func rigged(t *testing.T) *Captioner {
 	t.Helper()
-	vocab := tinyVocab(t, "a", "b", "c", "d", "e", "f", "g", "h")
-	V := vocab.Len()
-	cfg := model.DecoderConfig{Arch: model.ArchAttention, VocabSize: V, FeatureDim: 3, GridCells: 2,
-		EmbedDim: V, AttentionDim: 4, HiddenDim: V, Dropout: 0.5, AlphaC: 1}
-	p, err := model.NewDecoderParamsZero(cfg, tensor.Float32)
-	if err != nil {
-		t.Fatal(err)
-	}
-	emb, g, out := p.Embedding.Float32s(), p.LSTM[2].Input.Float32s(), p.Output.Float32s()
-	link := func(from, to string, w float32) { g[vocab.ID(from)*V+vocab.ID(to)] = w }
-	for w := range V {
-		emb[w*V+w] = 1
-		out[w*V+w] = 20
-	}
-	link(data.StartToken, "a", 1)
-	link(data.StartToken, "b", 0.8)
-	link("b", data.EndToken, 10)
-	for _, w := range []string{"c", "d", "e", "f", "g", "h"} {
-		link("a", w, 10)
-		link(w, data.EndToken, 10)
-	}
-	c, err := NewCaptioner(&model.ModelFile{Config: cfg, Params: p, Vocab: vocab})
+	p, vocab := riggedDecoder(t)
+	c, err := NewCaptioner(&model.ModelFile{Config: p.Config, Params: p, Vocab: vocab})
 	if err != nil {
 		t.Fatal(err)
 	}
